@@ -1,0 +1,120 @@
+"""SMTP AUTH of eQmail's qmail-smtpd (qmail-auth 0.58/0.59; spec §2.9-2.10).
+
+Each mechanism is a generator used with `yield from` by the core; it returns 0 (the
+checkpassword program said yes), 1 (it said no: 535 after the pause) or -1 (a reply was
+already given). Requests: `CheckPassword`, `Sleep`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from eqmail_ref import replies
+from eqmail_ref.b64 import b64decode, b64encode
+from eqmail_ref.cbytes import cstr
+from eqmail_ref.effects import CheckPassword, ProcessExit, Sleep
+
+if TYPE_CHECKING:
+    from eqmail_ref.smtpd import SmtpServer
+
+__all__ = ["MECHANISMS", "AUTH_SLEEP"]
+
+AUTH_SLEEP = 5.0  # seconds qmail-smtpd sleeps before 535 (AUTHSLEEP)
+
+Gen = Generator[Any, Any, int]
+
+
+def _getline(s: SmtpServer) -> Generator[Any, Any, bytes | None]:
+    """authgetl(): a client line; None after answering `*` (cancel) or an empty line."""
+    line = yield from s.readline()
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if cstr(line) == b"*":
+        s.out(replies.AUTH_CANCELED)
+        return None
+    if not line:
+        s.out(replies.AUTH_MALFORMED)
+        return None
+    return line
+
+
+def _authenticate(s: SmtpServer, user: bytes, password: bytes, challenge: bytes) -> Gen:
+    s.auth_user = user
+    data = user + b"\0" + password + b"\0" + challenge + b"\0"
+    result: ProcessExit = yield CheckPassword(argv=s.checkpassword, data=data, env=dict(s.env))
+    if result.failure is not None:
+        s.out({"pipe": replies.AUTH_PIPE, "fork": replies.AUTH_FORK,
+               "write": replies.AUTH_WRITE}.get(result.failure, replies.AUTH_CHILD))
+        return -1
+    if result.signal is not None:
+        s.out(replies.AUTH_CHILD)
+        return -1
+    if result.exit_code:
+        yield Sleep(seconds=s.auth_sleep)
+        return 1
+    return 0
+
+
+def _prompt(s: SmtpServer, prompt: bytes) -> Generator[Any, Any, bytes | None]:
+    s.out(prompt)
+    s.flush()
+    return (yield from _getline(s))
+
+
+def auth_login(s: SmtpServer, arg: bytes) -> Gen:
+    b64_prompts = s.version.base64_login_prompts
+    if arg:
+        user = b64decode(arg)
+    else:
+        line = yield from _prompt(s, replies.LOGIN_USER_B64 if b64_prompts else replies.LOGIN_USER_TEXT)
+        if line is None:
+            return -1
+        user = b64decode(line)
+    line = yield from _prompt(s, replies.LOGIN_PASS_B64 if b64_prompts else replies.LOGIN_PASS_TEXT)
+    if line is None:
+        return -1
+    password = b64decode(line)
+    if not user or not password:
+        s.out(replies.AUTH_MALFORMED)
+        return -1
+    return (yield from _authenticate(s, user, password, b""))
+
+
+def auth_plain(s: SmtpServer, arg: bytes) -> Gen:
+    if arg:
+        resp = b64decode(arg)
+    else:
+        line = yield from _prompt(s, replies.PLAIN_PROMPT)
+        if line is None:
+            return -1
+        resp = b64decode(line)
+    resp += b"\0"  # "authzid\0authcid\0passwd"; the authzid is skipped
+    first = resp.index(b"\0")
+    user = cstr(resp[first + 1 :]) if len(resp) > first + 1 else b""
+    rest = first + len(user) + 2
+    password = cstr(resp[rest:]) if len(resp) > rest else b""
+    if not user or not password:
+        s.out(replies.AUTH_MALFORMED)
+        return -1
+    return (yield from _authenticate(s, user, password, b""))
+
+
+def auth_cram(s: SmtpServer, arg: bytes) -> Gen:
+    now, _ = s.clock()
+    challenge = b"<%d.%d@%s>" % (s.pid, now, s.local)
+    line = yield from _prompt(s, b"334 " + b64encode(challenge) + b"\r\n")
+    if line is None:
+        return -1
+    resp = cstr(b64decode(line))
+    space = resp.find(b" ")
+    user = resp if space < 0 else resp[:space]
+    digest = b"" if space < 0 else resp[space:].lstrip(b" ")
+    if not user or not digest:
+        s.out(replies.AUTH_MALFORMED)
+        return -1
+    return (yield from _authenticate(s, user, digest, challenge))
+
+
+# Names as qmail-smtpd's table spells them; SMTPAUTHMETHOD gets these lowercase names.
+MECHANISMS = {b"login": auth_login, b"plain": auth_plain, b"cram-md5": auth_cram}

@@ -1,0 +1,97 @@
+"""DATA in the server core (spec §2.7, §2.14-2.16): plugins, qmail-queue, the Received
+line, the body through `DataReader`, hop and size limits, and the final reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from eqmail_ref import replies
+from eqmail_ref.blast import BARE_LF, END, DataReader
+from eqmail_ref.effects import CloseQueue, OpenQueue, QueueExit, QueueOpened, QueueWrite
+from eqmail_ref.qqueue import queue_status_text
+from eqmail_ref.received import date822, received_line
+from eqmail_ref.spp_engine import REJECT, run_hook, spp_errors, spp_rset
+
+if TYPE_CHECKING:
+    from eqmail_ref.smtpd import SmtpServer
+
+__all__ = ["run_data", "MAXHOPS"]
+
+MAXHOPS = 100
+
+
+def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
+    if not s.seenmail:
+        s.out(replies.WANT_MAIL)
+        return
+    if not s.rcptto:
+        s.out(replies.WANT_RCPT)
+        return
+    if not spp_errors(s, "data") or (yield from run_hook(s, "data", None)) == REJECT:
+        return
+    s.seenmail = False
+    databytes = s.controls.databytes
+    if s.queue_program is None:  # qmail.c reads $QMAILQUEUE once per process
+        s.queue_program = s.env.get(b"QMAILQUEUE", b"bin/qmail-queue")
+    opened: QueueOpened = yield OpenQueue(program=s.queue_program, env=dict(s.env))
+    if not opened.ok:
+        s.out(replies.QQT_FAILURE)
+        return
+    s.out(replies.GO_AHEAD)
+    now, utcoffset = s.clock()
+    head = received_line(
+        protocol=s.protocol, local=s.local, remoteip=s.remoteip, remotehost=s.remotehost,
+        remoteinfo=s.remoteinfo, helo=s.fakehelo, date=date822(now, utcoffset),
+    )
+    s.emit(QueueWrite(data=head + bytes(s.spp_headers)))
+    spp_rset(s)
+
+    reader = DataReader()
+    body = bytearray()
+    room = databytes if databytes else -1  # bytes the queue may still take
+    overflowed = False
+    while True:
+        outcome, used = reader.feed(s.input_buffer, body)
+        s.consume(used)
+        if body:
+            if room >= 0 and len(body) > room:
+                body = body[:room]
+                overflowed = True  # qmail_fail(): the byte past databytes is not written
+            if body:
+                s.emit(QueueWrite(data=bytes(body)))
+                if room >= 0:
+                    room -= len(body)
+            body = bytearray()
+        if outcome == END:
+            break
+        if outcome == BARE_LF:
+            s.log(b"bad newlines")
+            s.out(replies.BARE_LF)
+            s.end(1, reason="bare LF in DATA")
+        yield from s.need_input()
+
+    hops = reader.hops >= MAXHOPS
+    failed = overflowed or hops
+    assert s.mailfrom is not None
+    envelope = b"F" + s.mailfrom + b"\0" + bytes(s.rcptto) + b"\0"
+    result: QueueExit = yield CloseQueue(envelope=envelope, failed=failed)
+    text = queue_status_text(exit_code=result.exit_code, signal=result.signal,
+                             failed=failed or result.write_failed)
+    if not text:
+        when, _ = s.clock()
+        s.out(b"250 ok %d qp %d\r\n" % (when, opened.pid))
+        s.log(b"message accepted")
+    elif hops:
+        s.out(replies.HOPS)
+        s.log(b"message looping")
+    elif overflowed:
+        s.out(replies.SIZE)
+        s.log(b"message too big")
+    elif text[:1] == b"D":
+        s.out(b"554 " + text[1:] + b"\r\n")
+        s.log(b"message rejected", text[1:])
+    else:
+        s.out(b"451 " + text[1:] + b"\r\n")
+        s.log(b"message delayed", text[1:])

@@ -1,0 +1,128 @@
+"""Events and effects exchanged between the sans-IO cores and the shells that run them.
+
+The server core returns lists of effects. Most are instructions (`Send`, `Close`, `Log`,
+`QueueWrite`); the *requests* (subclasses of `Request`) need an answer, which the shell
+passes back with `SmtpServer.resolve()` before the core goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Effect", "Request", "Send", "Close", "Log", "QueueWrite",
+    "OpenQueue", "CloseQueue", "RunPlugin", "CheckPassword", "Sleep", "StartTls",
+    "QueueOpened", "QueueExit", "ProcessExit", "PluginRun", "TlsResult",
+]
+
+Env = dict[bytes, bytes]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Effect:
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request(Effect):
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Send(Effect):
+    data: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Close(Effect):
+    exit_code: int
+    crash: bool = False  # eQmail crashes here (SIGSEGV): no output, exit by signal 11
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Log(Effect):
+    line: bytes  # one qmail-smtpd log line for stderr, with its newline
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueWrite(Effect):
+    data: bytes  # message bytes for qmail-queue's fd 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenQueue(Request):
+    """Start qmail-queue (`program`, run in the qmail home) with this environment."""
+    program: bytes
+    env: Env = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseQueue(Request):
+    """Close fd 0, write `envelope` to fd 1 (skipped if `failed`), close it, wait."""
+    envelope: bytes
+    failed: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPlugin(Request):
+    """Run one qmail-spp plugin line: `:cmd` via /bin/sh -c, else exec'd as a path."""
+    command: bytes
+    env: Env = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckPassword(Request):
+    """Run the checkpassword program (argv) with `data` on fd 3."""
+    argv: tuple[bytes, ...]
+    data: bytes
+    env: Env = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sleep(Request):
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartTls(Request):
+    """Start a TLS server handshake. `leftover` is client data already received beyond
+    what qmail-smtpd had read (it belongs to the handshake). `announce` is sent in clear
+    first (`220 ready for tls`), empty for SMTPS."""
+    leftover: bytes
+    ciphers: bytes
+    announce: bytes
+
+
+# --- answers to requests -------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueOpened:
+    ok: bool  # False: pipe() or fork() failed (451 qqt failure)
+    pid: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessExit:
+    exit_code: int | None = None  # None with signal set: killed by a signal
+    signal: int | None = None
+    failure: str | None = None  # the shell could not even start it (pipe/fork)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueExit(ProcessExit):
+    write_failed: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class PluginRun(ProcessExit):
+    lines: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsResult:
+    ok: bool
+    cipher: bytes = b""  # OpenSSL's name of the negotiated cipher
+    error: bytes = b""  # "<what>[: <openssl error>]" for the 454 reply
+    fatal: bool = True  # False: failed before the handshake; the session goes on in clear
