@@ -1,0 +1,118 @@
+"""`eqmail-ref`: entry points that behave like the real programs.
+
+  eqmail-ref smtpd [options] [checkpassword args...]   ucspi program (env + fd 0/1)
+  eqmail-ref serve --listen HOST:PORT [options] [-- checkpassword args...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+
+from eqmail_ref.versions import VERSIONS, get_version
+
+__all__ = ["main"]
+
+
+def _home(value: str | None) -> Path:
+    home = value or os.environ.get("QMAILHOME")
+    if not home:
+        raise SystemExit("eqmail-ref: no qmail home: give --qmail-home DIR or set $QMAILHOME "
+                         "(the directory that holds control/)")
+    return Path(home).absolute()
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--qmail-home", metavar="DIR",
+                   help="the directory holding control/ (default: $QMAILHOME)")
+    p.add_argument("--version", dest="eqmail_version", default="1.08", choices=sorted(VERSIONS),
+                   help="eQmail version to behave as (default 1.08)")
+    p.add_argument("--no-tls-build", action="store_true",
+                   help="behave like an eQmail compiled without TLS (no STARTTLS verb)")
+    p.add_argument("--auth-sleep-scale", type=float, default=1.0, metavar="F",
+                   help="scale the 5 s pause after a failed AUTH (reference only; default 1)")
+
+
+def _crash() -> None:
+    """eQmail dies by SIGSEGV here (spec §1); do the same, without a core file."""
+    sys.stdout.flush()
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGSEGV, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _smtpd(args: argparse.Namespace) -> int:
+    from eqmail_ref.controls import StartupFailure, load_smtpd_controls
+    from eqmail_ref.shell.ipme import local_ipv4_addresses
+    from eqmail_ref.shell.session import run_session, system_clock
+    from eqmail_ref.shell.transport import FdTransport
+    from eqmail_ref.smtpd import SmtpServer
+
+    version = get_version(args.eqmail_version)
+    env = dict(os.environb)
+    home = _home(args.qmail_home)
+    try:
+        os.chdir(home)
+        controls, error = load_smtpd_controls(home, env, version), ""
+    except (OSError, StartupFailure) as exc:
+        controls, error = None, str(exc)
+    server = SmtpServer(
+        controls=controls, env=env, clock=system_clock, version=version,
+        checkpassword=tuple(os.fsencode(a) for a in args.checkpassword),
+        ipme=local_ipv4_addresses(), pid=os.getpid(), tls_build=not args.no_tls_build,
+        auth_sleep=5.0 * args.auth_sleep_scale, startup_error=error,
+    )
+    outcome = run_session(server, FdTransport(0, 1))
+    if outcome.crash:
+        _crash()
+    return outcome.exit_code
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from eqmail_ref.shell.serve import ServeOptions, serve
+
+    host, _, port = args.listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise SystemExit(f"eqmail-ref serve: --listen wants HOST:PORT, got {args.listen!r}")
+    checkpassword = list(args.checkpassword)
+    if checkpassword[:1] == ["--"]:
+        checkpassword = checkpassword[1:]
+    serve(ServeOptions(
+        host=host.strip("[]"), port=int(port), home=_home(args.qmail_home),
+        version=get_version(args.eqmail_version),
+        checkpassword=tuple(os.fsencode(a) for a in checkpassword),
+        concurrency=args.concurrency,
+        local_name=os.fsencode(args.local_name) if args.local_name else None,
+        tls_build=not args.no_tls_build, sleep_scale=args.auth_sleep_scale,
+    ))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="eqmail-ref", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("smtpd", help="run one SMTP session on stdin/stdout (ucspi)")
+    _common(p)
+    p.add_argument("checkpassword", nargs=argparse.REMAINDER,
+                   help="checkpassword program and its arguments (enables AUTH)")
+    p.set_defaults(func=_smtpd)
+    p = sub.add_parser("serve", help="listen on TCP and serve SMTP sessions")
+    _common(p)
+    p.add_argument("--listen", required=True, metavar="HOST:PORT")
+    p.add_argument("--concurrency", type=int, default=40, metavar="N",
+                   help="worker processes, i.e. simultaneous sessions (tcpserver -c; default 40)")
+    p.add_argument("--local-name", metavar="NAME", help="TCPLOCALHOST (tcpserver -l)")
+    p.add_argument("checkpassword", nargs=argparse.REMAINDER,
+                   help="-- checkpassword program and its arguments")
+    p.set_defaults(func=_serve)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

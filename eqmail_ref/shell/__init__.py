@@ -1,0 +1,1 @@
+"""Shells that perform the cores' effects on real file descriptors and processes."""

@@ -1,0 +1,103 @@
+"""Runs one SMTP session of the server core over a transport, performing its effects."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from eqmail_ref.effects import (
+    CheckPassword, Close, CloseQueue, Effect, Log, OpenQueue, QueueOpened, QueueWrite,
+    Request, RunPlugin, Send, Sleep, StartTls, TlsResult,
+)
+from eqmail_ref.shell.processes import QueueProcess, run_checkpassword, run_plugin
+from eqmail_ref.shell.transport import ClientGone, FdTransport
+from eqmail_ref.smtpd import SmtpServer
+
+__all__ = ["run_session", "system_clock", "SessionOutcome"]
+
+
+def system_clock() -> tuple[int, int]:
+    now = int(time.time())
+    return now, time.localtime(now).tm_gmtoff
+
+
+@dataclass
+class SessionOutcome:
+    exit_code: int
+    crash: bool = False
+    reason: str = ""
+    log: list[bytes] = field(default_factory=list)
+
+
+class _Performer:
+    def __init__(self, server: SmtpServer, transport: FdTransport, log_fd: int | None,
+                 sleep_scale: float) -> None:
+        self.server = server
+        self.transport = transport
+        self.log_fd = log_fd
+        self.sleep_scale = sleep_scale
+        self.queue: QueueProcess | None = None
+        self.outcome: SessionOutcome | None = None
+        self.logged: list[bytes] = []
+
+    def perform(self, effects: list[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, Send):
+                self.transport.write(effect.data)
+            elif isinstance(effect, QueueWrite):
+                assert self.queue is not None
+                self.queue.write(effect.data)
+            elif isinstance(effect, Log):
+                self.logged.append(effect.line)
+                if self.log_fd is not None:
+                    os.write(self.log_fd, effect.line)
+            elif isinstance(effect, Close):
+                self.outcome = SessionOutcome(effect.exit_code, effect.crash, effect.reason,
+                                              self.logged)
+
+    def answer(self, request: Request) -> object:
+        if isinstance(request, OpenQueue):
+            self.queue = QueueProcess.start(request.program, request.env)
+            return QueueOpened(ok=True, pid=self.queue.pid)
+        if isinstance(request, CloseQueue):
+            assert self.queue is not None
+            queue, self.queue = self.queue, None
+            return queue.close(request.envelope, request.failed)
+        if isinstance(request, RunPlugin):
+            return run_plugin(request)
+        if isinstance(request, CheckPassword):
+            return run_checkpassword(request, self.transport.rfd, self.transport.wfd)
+        if isinstance(request, Sleep):
+            time.sleep(request.seconds * self.sleep_scale)
+            return None
+        if isinstance(request, StartTls):
+            return TlsResult(ok=False, fatal=False,
+                             error=b"unable to initialize ctx: TLS is not available in this shell")
+        raise TypeError(f"unknown request {request!r}")
+
+    def cleanup(self) -> None:
+        if self.queue is not None:
+            self.queue.abandon()
+            self.queue = None
+
+
+def run_session(server: SmtpServer, transport: FdTransport, *, log_fd: int | None = 2,
+                sleep_scale: float = 1.0) -> SessionOutcome:
+    """Drive `server` until it closes; the client's bytes come from `transport`."""
+    p = _Performer(server, transport, log_fd, sleep_scale)
+    try:
+        effects = server.start()
+        while True:
+            p.perform(effects)
+            if p.outcome is not None:
+                return p.outcome
+            if server.pending is not None:
+                effects = server.resolve(p.answer(server.pending))
+                continue
+            data = transport.read(server.read_timeout)
+            effects = server.timeout() if data is None else server.receive(data)
+    except ClientGone as exc:
+        return SessionOutcome(1, reason=f"write to client failed: {exc}", log=p.logged)
+    finally:
+        p.cleanup()
