@@ -88,6 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         local_name=os.fsencode(args.local_name) if args.local_name else None,
         tls_build=not args.no_tls_build, sleep_scale=args.auth_sleep_scale,
+        memory_queue=args.memory_queue,
     ))
     return 0
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=40, metavar="N",
                    help="worker processes, i.e. simultaneous sessions (tcpserver -c; default 40)")
     p.add_argument("--local-name", metavar="NAME", help="TCPLOCALHOST (tcpserver -l)")
+    p.add_argument("--memory-queue", action="store_true",
+                   help="keep accepted messages in-process instead of running qmail-queue")
     p.add_argument("checkpassword", nargs=argparse.REMAINDER,
                    help="-- checkpassword program and its arguments")
     p.set_defaults(func=_serve)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from eqmail_ref.effects import CheckPassword, PluginRun, ProcessExit, QueueExit, RunPlugin
 from eqmail_ref.spp import PluginOutputScanner
 
-__all__ = ["QueueProcess", "run_plugin", "run_checkpassword", "wait_exit", "Env"]
+__all__ = ["QueueProcess", "MemoryQueue", "run_plugin", "run_checkpassword", "wait_exit", "Env"]
 
 Env = dict[bytes, bytes]
 
@@ -94,6 +94,34 @@ class QueueProcess:
         if fd >= 0:
             os.close(fd)
             setattr(self, name, -1)
+
+
+class MemoryQueue:
+    """An in-process stand-in for qmail-queue that keeps the message and envelope.
+
+    For benchmarks and in-process harness runs; it always accepts (exit 0)."""
+
+    last: tuple[bytes, bytes] = (b"", b"")
+    _next_pid = 1
+
+    def __init__(self) -> None:
+        self.pid = MemoryQueue._next_pid
+        MemoryQueue._next_pid += 1
+        self.message = bytearray()
+
+    @classmethod
+    def start(cls, program: bytes, env: Env) -> MemoryQueue:
+        return cls()
+
+    def write(self, data: bytes) -> None:
+        self.message += data
+
+    def close(self, envelope: bytes, failed: bool) -> QueueExit:
+        MemoryQueue.last = (bytes(self.message), b"" if failed else envelope)
+        return QueueExit(exit_code=0)
+
+    def abandon(self) -> None:
+        pass
 
 
 def run_plugin(request: RunPlugin) -> PluginRun:

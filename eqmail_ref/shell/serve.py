@@ -40,6 +40,7 @@ class ServeOptions:
     local_name: bytes | None = None
     tls_build: bool = True
     sleep_scale: float = 1.0
+    memory_queue: bool = False
 
 
 def _session_env(base: dict[bytes, bytes], conn: socket.socket,
@@ -78,7 +79,7 @@ def _worker(listener: socket.socket, opts: ServeOptions, ipme: frozenset[bytes])
                 startup_error=error,
             )
             fd = conn.fileno()
-            run_session(server, FdTransport(fd, fd))
+            run_session(server, FdTransport(fd, fd), memory_queue=opts.memory_queue)
         except OSError:
             pass  # the client went away; the next connection is unaffected
         finally:

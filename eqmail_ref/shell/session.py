@@ -10,7 +10,7 @@ from eqmail_ref.effects import (
     CheckPassword, Close, CloseQueue, Effect, Log, OpenQueue, QueueOpened, QueueWrite,
     Request, RunPlugin, Send, Sleep, StartTls, TlsResult,
 )
-from eqmail_ref.shell.processes import QueueProcess, run_checkpassword, run_plugin
+from eqmail_ref.shell.processes import MemoryQueue, QueueProcess, run_checkpassword, run_plugin
 from eqmail_ref.shell.transport import ClientGone, FdTransport
 from eqmail_ref.smtpd import SmtpServer
 
@@ -32,12 +32,13 @@ class SessionOutcome:
 
 class _Performer:
     def __init__(self, server: SmtpServer, transport: FdTransport, log_fd: int | None,
-                 sleep_scale: float) -> None:
+                 sleep_scale: float, memory_queue: bool) -> None:
         self.server = server
         self.transport = transport
         self.log_fd = log_fd
         self.sleep_scale = sleep_scale
-        self.queue: QueueProcess | None = None
+        self.queue: QueueProcess | MemoryQueue | None = None
+        self.queue_class = MemoryQueue if memory_queue else QueueProcess
         self.outcome: SessionOutcome | None = None
         self.logged: list[bytes] = []
 
@@ -58,7 +59,7 @@ class _Performer:
 
     def answer(self, request: Request) -> object:
         if isinstance(request, OpenQueue):
-            self.queue = QueueProcess.start(request.program, request.env)
+            self.queue = self.queue_class.start(request.program, request.env)
             return QueueOpened(ok=True, pid=self.queue.pid)
         if isinstance(request, CloseQueue):
             assert self.queue is not None
@@ -83,9 +84,12 @@ class _Performer:
 
 
 def run_session(server: SmtpServer, transport: FdTransport, *, log_fd: int | None = 2,
-                sleep_scale: float = 1.0) -> SessionOutcome:
-    """Drive `server` until it closes; the client's bytes come from `transport`."""
-    p = _Performer(server, transport, log_fd, sleep_scale)
+                sleep_scale: float = 1.0, memory_queue: bool = False) -> SessionOutcome:
+    """Drive `server` until it closes; the client's bytes come from `transport`.
+
+    `memory_queue` keeps messages in-process (MemoryQueue) instead of running qmail-queue.
+    """
+    p = _Performer(server, transport, log_fd, sleep_scale, memory_queue)
     try:
         effects = server.start()
         while True:
