@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_BIN = ROOT / "fixtures" / "bin"
+
+
+def needs_tool(name: str) -> str:
+    """Path of a required external tool. In CI (CI=true) a missing tool is a failure:
+    .ci/run installs it; elsewhere the test is skipped with the install hint."""
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install ucspi-tcp / the package providing it)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def qmail_home(tmp_path: Path) -> Path:
+    """A qmail home with control/me, rcpthosts and an empty smtpplugins."""
+    home = tmp_path / "home"
+    (home / "control").mkdir(parents=True)
+    (home / "control" / "me").write_text("mx.test\n")
+    (home / "control" / "rcpthosts").write_text("example.org\n")
+    (home / "control" / "smtpplugins").write_text("")
+    (home / "queue").mkdir()
+    return home
+
+
+@pytest.fixture
+def capture_env(qmail_home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["QMAILQUEUE"] = str(FIXTURE_BIN / "qmail-queue-capture")
+    env["QQ_CAPTURE_DIR"] = str(qmail_home / "queue")
+    return env
+
+
+def captured(home: Path) -> list[tuple[bytes, bytes]]:
+    out = []
+    for msg in sorted((home / "queue").glob("*.msg")):
+        out.append((msg.read_bytes(), msg.with_suffix(".env").read_bytes()))
+    return out
+
+
+@pytest.fixture
+def serve_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """A running `eqmail-ref serve` on 127.0.0.1 (port chosen by the OS)."""
+    proc = subprocess.Popen(
+        ["eqmail-ref", "serve", "--listen", "127.0.0.1:0", "--qmail-home", str(qmail_home),
+         "--concurrency", "4", "--local-name", "mx.local"],
+        env=capture_env, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline().decode()
+        assert "listening on" in line, line
+        host, port = line.rsplit(" ", 1)[1].strip().rsplit(":", 1)
+        yield host, int(port)
+    finally:
+        proc.terminate()
+        proc.wait()
