@@ -13,7 +13,6 @@ __all__ = [
     "MAX_ADDR",
     "addrparse",
     "MailParams",
-    "MailParamsMemory",
     "parse_mail_params",
     "rcpthosts_allowed",
     "badmailfrom_match",
@@ -80,73 +79,49 @@ def _rewrite_localiphost(addr: bytes, liphost: bytes, ipme: frozenset[bytes]) ->
 class MailParams:
     size_exceeded: bool = False
     auths: tuple[bytes, ...] = ()  # the decoded AUTH= values, in order
-    undefined: str | None = None  # the C code reads out of bounds here (see parse_mail_params)
 
 
-class MailParamsMemory:
-    """The bytes of qmail-smtpd's `mfparms` buffer, which is never NUL-terminated.
-
-    `case_starts()` is applied to the buffer, not to the token, so stale bytes of an earlier
-    (longer) token take part in the match: `ABCD=9 SIZE` reads as `SIZE=9`. The buffer lives
-    for the whole session, as the C global does.
-    """
-
-    def __init__(self) -> None:
-        self.mem = bytearray()
-
-    def write(self, token: bytes) -> None:
-        self.mem[: len(token)] = token
-
-    def starts(self, prefix: bytes, offset: int = 0) -> bool:
-        return bytes(self.mem[offset : offset + len(prefix)]).lower() == prefix.lower()
+# djb's stralloc functions write a 'Z' after the data ("offensive programming"), so
+# case_starts() on the unterminated `mfparms` buffer meets a 'Z' right after each token
+# and never reads stale bytes of an earlier token.
+_SENTINEL = b"Z"
 
 
-def parse_mail_params(arg: bytes, databytes: int, memory: MailParamsMemory) -> MailParams:
+def parse_mail_params(arg: bytes, databytes: int) -> MailParams:
     """mailfrom_parms(): SIZE= and AUTH= after the first `>` (§2.5 step 3)."""
-    gt = arg.find(b">")
-    if not (gt > 4):
+    if not arg.find(b">") > 4:
         return MailParams()
     auths: list[bytes] = []
     # Tokens start at the second byte of the argument and end at a space or at the end.
     for token in arg[1:].split(b" "):
-        memory.write(token)
-        if memory.starts(b"SIZE="):
-            size, _ = scan_ulong(bytes(memory.mem), 5)
+        head = token[:5].lower()
+        if head == b"size=":
+            size, _ = scan_ulong(token + _SENTINEL, 5)
             if databytes and size > databytes:
                 return MailParams(size_exceeded=True, auths=tuple(auths))
-        if memory.starts(b"AUTH="):
-            decoded = _decode_auth_param(memory, len(token) - 5)
-            if decoded is None:
-                return MailParams(auths=tuple(auths), undefined="AUTH= read past its token")
-            auths.append(decoded)
+        elif head == b"auth=":
+            auths.append(_decode_auth_param(token[5:] + _SENTINEL, len(token) - 5))
     return MailParams(auths=tuple(auths))
 
 
-def _decode_auth_param(memory: MailParamsMemory, length: int) -> bytes | None:
-    """mailfrom_auth(): `+3D` -> `=`, `+2B` -> `+`, other `+` dropped, `<>` -> unknown.
-
-    Returns None where the C loop runs with a negative length (undefined behaviour).
-    """
-    mem = memory.mem
-    pos = 5
-    if memory.starts(b"<>", pos):
+def _decode_auth_param(value: bytes, length: int) -> bytes:
+    """mailfrom_auth(): `+3D` -> `=`, `+2B` -> `+`, other `+` dropped, `<>` -> unknown."""
+    if value[:2] == b"<>":
         return b"unknown"
     out = bytearray()
-    while length:
-        if length < 0:
-            return None
-        ch = mem[pos] if pos < len(mem) else 0
-        if ch == 0x2B:  # '+'
-            if memory.starts(b"+3D", pos):
+    pos = 0
+    while length > 0:
+        if value[pos] == 0x2B:  # '+'
+            if value[pos : pos + 3].lower() == b"+3d":
                 pos += 2
                 length -= 2
                 out += b"="
-            if memory.starts(b"+2B", pos):
+            if value[pos : pos + 3].lower() == b"+2b":
                 pos += 2
                 length -= 2
                 out += b"+"
         else:
-            out.append(ch)
+            out.append(value[pos])
         pos += 1
         length -= 1
     return bytes(out)

@@ -17,9 +17,34 @@ from eqmail_ref.spp_engine import REJECT, run_hook, spp_errors, spp_rset
 if TYPE_CHECKING:
     from eqmail_ref.smtpd import SmtpServer
 
-__all__ = ["run_data", "MAXHOPS"]
+__all__ = ["run_data", "MAXHOPS", "QueueBuffer"]
 
 MAXHOPS = 100
+
+
+class QueueBuffer:
+    """qmail.c writes to qmail-queue through a 1024-byte substdio buffer. What is still in
+    it when qmail-smtpd exits (bare LF, timeout, client gone) never reaches the queue."""
+
+    SIZE = 1024
+    CHUNK = 8192  # SUBSTDIO_OUTSIZE
+
+    def __init__(self, s: SmtpServer) -> None:
+        self.s = s
+        self.buf = bytearray()
+
+    def put(self, data: bytes) -> None:
+        if len(data) > self.SIZE - len(self.buf):
+            self.flush()
+            while len(data) > self.SIZE:
+                self.s.emit(QueueWrite(data=bytes(data[: self.CHUNK])))
+                data = data[self.CHUNK :]
+        self.buf += data
+
+    def flush(self) -> None:
+        if self.buf:
+            self.s.emit(QueueWrite(data=bytes(self.buf)))
+            self.buf.clear()
 
 
 def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
@@ -45,7 +70,9 @@ def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
         protocol=s.protocol, local=s.local, remoteip=s.remoteip, remotehost=s.remotehost,
         remoteinfo=s.remoteinfo, helo=s.fakehelo, date=date822(now, utcoffset),
     )
-    s.emit(QueueWrite(data=head + bytes(s.spp_headers)))
+    queue = QueueBuffer(s)
+    queue.put(head)
+    queue.put(bytes(s.spp_headers))
     spp_rset(s)
 
     reader = DataReader()
@@ -60,7 +87,7 @@ def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
                 body = body[:room]
                 overflowed = True  # qmail_fail(): the byte past databytes is not written
             if body:
-                s.emit(QueueWrite(data=bytes(body)))
+                queue.put(bytes(body))
                 if room >= 0:
                     room -= len(body)
             body = bytearray()
@@ -72,6 +99,7 @@ def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
             s.end(1, reason="bare LF in DATA")
         yield from s.need_input()
 
+    queue.flush()  # qmail_from() flushes the message before the envelope
     hops = reader.hops >= MAXHOPS
     failed = overflowed or hops
     assert s.mailfrom is not None

@@ -22,7 +22,6 @@ from typing import Any
 
 from eqmail_ref import replies
 from eqmail_ref.addresses import (
-    MailParamsMemory,
     addrparse,
     badmailfrom_match,
     parse_mail_params,
@@ -116,7 +115,6 @@ class SmtpServer:
         self.fuser: bytes | None = None
         self.remoteinfo_is_fuser = False
         self.queue_program: bytes | None = None
-        self.mfparms = MailParamsMemory()
         self.spp_headers = bytearray()
         self.spp_errors: dict[str, bytearray] = {"mail": bytearray(), "rcpt": bytearray(),
                                                  "data": bytearray()}
@@ -396,7 +394,7 @@ def _cmd_mail(s: SmtpServer, arg: bytes) -> Generator[Any, Any, None]:
         return
     if not _parse_addr(s, arg):
         return
-    params = parse_mail_params(arg, s.controls.databytes, s.mfparms)
+    params = parse_mail_params(arg, s.controls.databytes)
     for value in params.auths:
         s.fuser = cstr(value)
         if s.remoteinfo is None or s.remoteinfo_is_fuser:
@@ -404,8 +402,6 @@ def _cmd_mail(s: SmtpServer, arg: bytes) -> Generator[Any, Any, None]:
                 s.env[b"TCPREMOTEINFO"] = s.fuser
             s.remoteinfo = s.fuser  # remoteinfo points into fuser's buffer (aliasing)
             s.remoteinfo_is_fuser = True
-    if params.undefined:
-        s.end(1, crash=True, reason=params.undefined)
     if params.size_exceeded:
         s.out(replies.SIZE)
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eqmail_ref import replies as R
-from eqmail_ref.addresses import MailParamsMemory, addrparse, parse_mail_params
+from eqmail_ref.addresses import addrparse, parse_mail_params
 from eqmail_ref.cdb import Cdb, cdb_build
 from tests.core_driver import MODES, make_controls, replies, run
 
@@ -116,10 +116,11 @@ def test_mail_size_ignored_without_databytes() -> None:
     assert replies(run(b"MAIL FROM:<a@b> SIZE=99999999999\r\n"))[1:] == [R.OK]
 
 
-def test_mail_params_stale_buffer_quirk() -> None:
-    # mfparms is never NUL-terminated: "SIZE" over the stale "ABCD=99999" reads SIZE=99999.
-    memory = MailParamsMemory()
-    assert parse_mail_params(b"FROM:<a@b> ABCD=99999 SIZE", 1000, memory).size_exceeded
+def test_mail_params_see_no_stale_bytes() -> None:
+    # mfparms is unterminated, but stralloc's 'Z' after each token hides stale bytes:
+    # "SIZE" after "ABCD=99999" is not SIZE=99999 (verified against eQmail 1.08).
+    assert not parse_mail_params(b"FROM:<a@b> ABCD=99999 SIZE", 1000).size_exceeded
+    assert parse_mail_params(b"FROM:<a@b> AUTH=<a@b>  ", 0).auths == (b"<a@b>",)
 
 
 @pytest.mark.parametrize("param, info", [

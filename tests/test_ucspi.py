@@ -98,5 +98,6 @@ def test_eof_mid_data_abandons_the_queue(qmail_home: Path, capture_env: dict[str
                  capture_env)
     assert done.returncode == 1
     [(message, envelope)] = captured(qmail_home)
-    assert envelope == b""  # qmail-queue saw EOF on both pipes, as when qmail-smtpd exits
-    assert message.startswith(b"Received: ")
+    # qmail-queue saw EOF on both pipes; the small message never left qmail-smtpd's
+    # 1024-byte buffer (verified against eQmail 1.08).
+    assert (message, envelope) == (b"", b"")
