@@ -93,6 +93,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _selfcheck(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from eqmail_ref.selfcheck import CaseError
+    from eqmail_ref.selfcheck import main as selfcheck
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="eqmail-selfcheck-") as work:
+            return selfcheck(Path(args.cases), Path(args.report), Path(work))
+    except CaseError as exc:
+        raise SystemExit(f"eqmail-ref selfcheck: {exc}") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eqmail-ref", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpassword", nargs=argparse.REMAINDER,
                    help="-- checkpassword program and its arguments")
     p.set_defaults(func=_serve)
+    p = sub.add_parser("selfcheck", help="run the spec's verified examples against the reference")
+    p.add_argument("--cases", default=str(Path(__file__).resolve().parent.parent / "conformance"
+                                          / "selfcheck.toml"), metavar="FILE")
+    p.add_argument("--report", default="reports/selfcheck.json", metavar="FILE")
+    p.set_defaults(func=_selfcheck)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what this project needs on a Debian machine: Debian packages it runs for real
+# (tcpserver from ucspi-tcp) and the Python package with its test extras. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v tcpserver >/dev/null 2>&1 || missing+=(ucspi-tcp)
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "setup: please install the Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+python3 -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v -e '^WARNING: Running pip as' || true
