@@ -38,7 +38,7 @@ class DataReader:
         self.in_header = True
         self._prefix = bytearray()  # first raw bytes of the current line, while in the header
 
-    def _header_line_bytes(self, raw: bytes) -> None:
+    def _header_line_bytes(self, raw: bytes | bytearray) -> None:
         """Feed raw bytes of the current line to the hop counter (header only)."""
         need = 9 - len(self._prefix)
         if need <= 0 or not raw:
@@ -56,7 +56,7 @@ class DataReader:
             self.in_header = False
         self._prefix.clear()
 
-    def feed(self, data: bytes, out: bytearray) -> tuple[int, int]:
+    def feed(self, data: bytes | bytearray, out: bytearray) -> tuple[int, int]:
         """Consume `data`, appending message bytes to `out`.
 
         Returns (outcome, consumed): MORE (all consumed), END (the `.` line was read;

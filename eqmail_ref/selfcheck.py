@@ -16,8 +16,16 @@ from typing import Any
 
 from eqmail_ref.controls import StartupFailure, load_smtpd_controls
 from eqmail_ref.effects import (
-    CheckPassword, Close, CloseQueue, Effect, OpenQueue, ProcessExit, QueueExit, QueueOpened,
-    QueueWrite, Send, Sleep,
+    CheckPassword,
+    CloseQueue,
+    Effect,
+    OpenQueue,
+    ProcessExit,
+    QueueExit,
+    QueueOpened,
+    QueueWrite,
+    Send,
+    Sleep,
 )
 from eqmail_ref.smtpd import SmtpServer
 from eqmail_ref.versions import get_version

@@ -53,7 +53,7 @@ def run_hook(s: SmtpServer, hook: str, addrenv: bytes | None) -> Generator[Any, 
     if not s.spprun:
         return NORMAL
     if addrenv is not None:
-        s.env[addrenv] = cstr(s.addr)
+        s.env[addrenv] = cstr(s.addr or b"")
     assert s.controls.spp is not None
     for plugin in s.controls.spp.for_hook(hook):
         result: PluginRun = yield RunPlugin(command=plugin, env=dict(s.env))

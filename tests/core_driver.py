@@ -11,11 +11,23 @@ from dataclasses import dataclass, field
 
 from eqmail_ref.controls import SmtpdControls
 from eqmail_ref.effects import (
-    CheckPassword, Close, CloseQueue, Effect, Log, OpenQueue, PluginRun, ProcessExit,
-    QueueExit, QueueOpened, QueueWrite, RunPlugin, Send, Sleep,
+    CheckPassword,
+    Close,
+    CloseQueue,
+    Effect,
+    Log,
+    OpenQueue,
+    PluginRun,
+    ProcessExit,
+    QueueExit,
+    QueueOpened,
+    QueueWrite,
+    RunPlugin,
+    Send,
+    Sleep,
 )
-from eqmail_ref.spp import SppConfig
 from eqmail_ref.smtpd import SmtpServer
+from eqmail_ref.spp import SppConfig
 from eqmail_ref.versions import DEFAULT_VERSION, Version
 
 NOW = 1795537221  # 2026-11-25 ... fixed clock for reproducible Received lines and 250 ok
@@ -89,7 +101,7 @@ class Dialogue:
             return None
         if isinstance(request, RunPlugin):
             out = self.plugins.get(request.command, b"")
-            return PluginRun(exit_code=0, lines=tuple(l for l in out.split(b"\n") if l))
+            return PluginRun(exit_code=0, lines=tuple(x for x in out.split(b"\n") if x))
         raise AssertionError(f"unexpected request {request!r}")
 
     def _apply(self, effects: list[Effect]) -> None:

@@ -7,7 +7,11 @@ from pathlib import Path
 import pytest
 
 from eqmail_ref.controls import (
-    StartupFailure, load_smtpd_controls, readfile_entries, readint_value, readline_value,
+    StartupFailure,
+    load_smtpd_controls,
+    readfile_entries,
+    readint_value,
+    readline_value,
 )
 from eqmail_ref.versions import VERSIONS
 

@@ -102,8 +102,8 @@ def test_pipelined_mail_rcpt_replies_coalesce() -> None:
 
 
 def test_startup_failure_closes_without_output() -> None:
-    d = Dialogue.__new__(Dialogue)
     from eqmail_ref.smtpd import SmtpServer
+
     server = SmtpServer(controls=None, env={}, clock=lambda: (0, 0), startup_error="no me")
     effects = server.start()
     assert len(effects) == 1 and effects[0].crash  # type: ignore[attr-defined]

@@ -28,7 +28,7 @@ class ControlCache:
         self._value: SmtpdControls | StartupFailure | None = None
 
     def _signature(self, env: Mapping[bytes, bytes]) -> object:
-        entries = []
+        entries: list[tuple[str, object, int, int]] = []
         try:
             with os.scandir(self.home / "control") as it:
                 for entry in it:

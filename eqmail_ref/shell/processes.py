@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eqmail_ref.effects import CheckPassword, PluginRun, ProcessExit, QueueExit, RunPlugin
@@ -26,7 +27,7 @@ def wait_exit(pid: int) -> ProcessExit:
     return ProcessExit(exit_code=os.WEXITSTATUS(status))
 
 
-def _spawn(path: bytes, argv: list[bytes], env: Env, actions: list[tuple[int, ...]],
+def _spawn(path: bytes, argv: list[bytes], env: Env, actions: Sequence[tuple[int, ...]],
            *, search: bool = False, sigdef: tuple[int, ...] = ()) -> int:
     spawn = os.posix_spawnp if search else os.posix_spawn
     return spawn(path, argv, env, file_actions=actions, setsigdef=sigdef)

@@ -7,8 +7,20 @@ import time
 from dataclasses import dataclass, field
 
 from eqmail_ref.effects import (
-    CheckPassword, Close, CloseQueue, Effect, Log, OpenQueue, QueueOpened, QueueWrite,
-    Request, RunPlugin, Send, Sleep, StartTls, TlsResult,
+    CheckPassword,
+    Close,
+    CloseQueue,
+    Effect,
+    Log,
+    OpenQueue,
+    QueueOpened,
+    QueueWrite,
+    Request,
+    RunPlugin,
+    Send,
+    Sleep,
+    StartTls,
+    TlsResult,
 )
 from eqmail_ref.shell.processes import MemoryQueue, QueueProcess, run_checkpassword, run_plugin
 from eqmail_ref.shell.transport import ClientGone, FdTransport
