@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_BIN = ROOT / "fixtures" / "bin"
+# The reference's entry point, independent of where pip put the console script.
+EQMAIL_REF = [sys.executable, "-m", "eqmail_ref"]
 
 
 def needs_tool(name: str) -> str:
@@ -55,7 +58,7 @@ def captured(home: Path) -> list[tuple[bytes, bytes]]:
 def serve_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """A running `eqmail-ref serve` on 127.0.0.1 (port chosen by the OS)."""
     proc = subprocess.Popen(
-        ["eqmail-ref", "serve", "--listen", "127.0.0.1:0", "--qmail-home", str(qmail_home),
+        [*EQMAIL_REF, "serve", "--listen", "127.0.0.1:0", "--qmail-home", str(qmail_home),
          "--concurrency", "4", "--local-name", "mx.local"],
         env=capture_env, stderr=subprocess.PIPE, start_new_session=True,
     )

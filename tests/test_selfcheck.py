@@ -6,10 +6,12 @@ import json
 import subprocess
 from pathlib import Path
 
+from tests.conftest import EQMAIL_REF
+
 
 def test_selfcheck_passes_and_reports(tmp_path: Path) -> None:
     report = tmp_path / "r.json"
-    done = subprocess.run(["eqmail-ref", "selfcheck", "--report", str(report)],
+    done = subprocess.run([*EQMAIL_REF, "selfcheck", "--report", str(report)],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
     data = json.loads(report.read_text())
@@ -20,7 +22,7 @@ def test_selfcheck_passes_and_reports(tmp_path: Path) -> None:
 def test_broken_case_file_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[[case]]\nid = "1"\ninput = "x"\n')
-    done = subprocess.run(["eqmail-ref", "selfcheck", "--cases", str(bad), "--report",
+    done = subprocess.run([*EQMAIL_REF, "selfcheck", "--cases", str(bad), "--report",
                            str(tmp_path / "r.json")], capture_output=True, text=True)
     assert done.returncode != 0
     assert str(bad) in done.stderr and "lacks" in done.stderr
@@ -33,7 +35,7 @@ def test_failing_case_is_reported_and_run_goes_on(tmp_path: Path) -> None:
                      '[[case]]\nid = "2"\ntitle = "right"\ninput = "NOOP\\r\\n"\n'
                      'expect = "220 mx.test ESMTP\\r\\n250 ok\\r\\n"\n')
     report = tmp_path / "r.json"
-    done = subprocess.run(["eqmail-ref", "selfcheck", "--cases", str(cases), "--report",
+    done = subprocess.run([*EQMAIL_REF, "selfcheck", "--cases", str(cases), "--report",
                            str(report)], capture_output=True, text=True)
     assert done.returncode == 1
     data = json.loads(report.read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import captured, needs_tool
+from tests.conftest import EQMAIL_REF, captured, needs_tool
 from tests.raw_client import RawClient
 
 
@@ -26,7 +26,7 @@ def tcpserver_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tup
     port = _free_port()
     proc = subprocess.Popen(
         [tcpserver, "-v", "-H", "-R", "-l", "tcp.local", "127.0.0.1", str(port),
-         "eqmail-ref", "smtpd", "--qmail-home", str(qmail_home), "/bin/true"],
+         *EQMAIL_REF, "smtpd", "--qmail-home", str(qmail_home), "/bin/true"],
         env=capture_env, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:

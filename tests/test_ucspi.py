@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURE_BIN, captured
+from tests.conftest import EQMAIL_REF, FIXTURE_BIN, captured
 
 
 def smtpd(home: Path, data: bytes, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["eqmail-ref", "smtpd", "--qmail-home", str(home), *args],
+    return subprocess.run([*EQMAIL_REF, "smtpd", "--qmail-home", str(home), *args],
                           input=data, env=env, capture_output=True, timeout=60)
 
 
@@ -34,7 +34,7 @@ def test_missing_smtpplugins_crashes_like_eqmail_108(qmail_home: Path,
 
 def test_no_home_is_a_clear_error(capture_env: dict[str, str]) -> None:
     env = {k: v for k, v in capture_env.items() if k != "QMAILHOME"}
-    done = subprocess.run(["eqmail-ref", "smtpd"], input=b"", env=env, capture_output=True)
+    done = subprocess.run([*EQMAIL_REF, "smtpd"], input=b"", env=env, capture_output=True)
     assert done.returncode != 0 and b"--qmail-home" in done.stderr
 
 
