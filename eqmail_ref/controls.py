@@ -73,6 +73,7 @@ class SmtpdControls:
     servercert: bool  # control/servercert.pem exists (STARTTLS is advertised)
     tlsserverciphers: tuple[bytes, ...] | None = None  # None: no control/tlsserverciphers
     tlsclients: tuple[bytes, ...] | None = None  # None: no control/tlsclients
+    clientca: bool = False  # control/clientca.pem exists
 
 
 def _read(path: Path) -> bytes | None:
@@ -136,6 +137,7 @@ def load_smtpd_controls(
         servercert=(control / "servercert.pem").exists(),
         tlsserverciphers=_entries(control / "tlsserverciphers"),
         tlsclients=_entries(control / "tlsclients"),
+        clientca=(control / "clientca.pem").exists(),
     )
 
 

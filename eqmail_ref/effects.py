@@ -13,6 +13,7 @@ __all__ = [
     "Effect", "Request", "Send", "Close", "Log", "QueueWrite",
     "OpenQueue", "CloseQueue", "RunPlugin", "CheckPassword", "Sleep", "StartTls",
     "QueueOpened", "QueueExit", "ProcessExit", "PluginRun", "TlsResult",
+    "VerifyClientCert", "ClientCert",
 ]
 
 Env = dict[bytes, bytes]
@@ -94,6 +95,11 @@ class StartTls(Request):
     announce: bytes
 
 
+@dataclass(frozen=True, kw_only=True)
+class VerifyClientCert(Request):
+    """Ask the TLS layer for the client's verified certificate (tlsclients relaying)."""
+
+
 # --- answers to requests -------------------------------------------------------------
 
 
@@ -126,3 +132,10 @@ class TlsResult:
     cipher: bytes = b""  # OpenSSL's name of the negotiated cipher
     error: bytes = b""  # "<what>[: <openssl error>]" for the 454 reply
     fatal: bool = True  # False: failed before the handshake; the session goes on in clear
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientCert:
+    present: bool = False
+    email: bytes | None = None  # the subject's emailAddress
+    verify_error: bytes | None = None  # X509 verification failure text

@@ -31,7 +31,17 @@ from eqmail_ref.auth import AUTH_SLEEP, MECHANISMS
 from eqmail_ref.cbytes import cstr
 from eqmail_ref.controls import SmtpdControls
 from eqmail_ref.data_phase import run_data
-from eqmail_ref.effects import Close, Effect, Log, Request, Send, StartTls, TlsResult
+from eqmail_ref.effects import (
+    ClientCert,
+    Close,
+    Effect,
+    Log,
+    Request,
+    Send,
+    StartTls,
+    TlsResult,
+    VerifyClientCert,
+)
 from eqmail_ref.spp_engine import NORMAL, REJECT, run_hook, spp_errors, spp_rset
 from eqmail_ref.versions import DEFAULT_VERSION, Version
 
@@ -436,13 +446,30 @@ def _addrallowed(s: SmtpServer) -> Generator[Any, Any, bool]:
 
 
 def _tls_verify(s: SmtpServer) -> Generator[Any, Any, bool]:
-    """Client-certificate relaying (§4). Needs control/tlsclients; the handshake part
-    is the TLS issue's work: until a shell answers it, no certificate ever verifies."""
+    """tls_verify(): client-certificate relaying through control/tlsclients (§4)."""
     if not s.tls or s.relayclient is not None or s.tls_verified:
         return False
     s.tls_verified = True
+    clients = s.controls.tlsclients
+    if clients is None or not s.controls.clientca:
+        return False
+    cert: ClientCert = yield VerifyClientCert()
+    if cert.verify_error is not None:
+        s.tls_verify_err = cert.verify_error
+        return False
+    if not cert.present:
+        return False
+    if not cert.email:
+        s.tls_verify_err = b"contains no email address"
+    elif cert.email.lower() not in {c.lower() for c in clients}:
+        s.tls_verify_err = b"email address not in my list of tlsclients"
+    else:
+        s.relayclient = b""
+        s.protocol += b"\n  (cert " + cert.email + b")"
+        if s.version.cert_relay_exports_env:
+            s.env[b"RELAYCLIENT"] = b""
+        return True
     return False
-    yield  # pragma: no cover - keeps this a generator
 
 
 def _cmd_rcpt(s: SmtpServer, arg: bytes) -> Generator[Any, Any, None]:

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 missing=()
 command -v tcpserver >/dev/null 2>&1 || missing+=(ucspi-tcp)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -54,13 +55,13 @@ def captured(home: Path) -> list[tuple[bytes, bytes]]:
     return out
 
 
-@pytest.fixture
-def serve_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """A running `eqmail-ref serve` on 127.0.0.1 (port chosen by the OS)."""
+@contextlib.contextmanager
+def running_serve(home: Path, env: dict[str, str], *args: str) -> Iterator[tuple[str, int]]:
+    """A running `eqmail-ref serve` on 127.0.0.1 (port chosen by the OS); stopped after."""
     proc = subprocess.Popen(
-        [*EQMAIL_REF, "serve", "--listen", "127.0.0.1:0", "--qmail-home", str(qmail_home),
-         "--concurrency", "4", "--local-name", "mx.local"],
-        env=capture_env, stderr=subprocess.PIPE, start_new_session=True,
+        [*EQMAIL_REF, "serve", "--listen", "127.0.0.1:0", "--qmail-home", str(home),
+         "--concurrency", "4", "--local-name", "mx.local", *args],
+        env=env, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
         assert proc.stderr is not None
@@ -71,3 +72,9 @@ def serve_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tuple[s
     finally:
         proc.terminate()
         proc.wait()
+
+
+@pytest.fixture
+def serve_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    with running_serve(qmail_home, capture_env) as address:
+        yield address

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from eqmail_ref.effects import (
     CheckPassword,
@@ -20,9 +21,10 @@ from eqmail_ref.effects import (
     Send,
     Sleep,
     StartTls,
-    TlsResult,
+    VerifyClientCert,
 )
 from eqmail_ref.shell.processes import MemoryQueue, QueueProcess, run_checkpassword, run_plugin
+from eqmail_ref.shell.tls import TlsTransport, client_cert, start_tls
 from eqmail_ref.shell.transport import ClientGone, FdTransport
 from eqmail_ref.smtpd import SmtpServer
 
@@ -44,9 +46,11 @@ class SessionOutcome:
 
 class _Performer:
     def __init__(self, server: SmtpServer, transport: FdTransport, log_fd: int | None,
-                 sleep_scale: float, memory_queue: bool) -> None:
+                 sleep_scale: float, memory_queue: bool, home: Path) -> None:
         self.server = server
-        self.transport = transport
+        self.raw = transport
+        self.transport: FdTransport | TlsTransport = transport
+        self.home = home
         self.log_fd = log_fd
         self.sleep_scale = sleep_scale
         self.queue: QueueProcess | MemoryQueue | None = None
@@ -80,13 +84,17 @@ class _Performer:
         if isinstance(request, RunPlugin):
             return run_plugin(request)
         if isinstance(request, CheckPassword):
-            return run_checkpassword(request, self.transport.rfd, self.transport.wfd)
+            return run_checkpassword(request, self.raw.rfd, self.raw.wfd)
         if isinstance(request, Sleep):
             time.sleep(request.seconds * self.sleep_scale)
             return None
         if isinstance(request, StartTls):
-            return TlsResult(ok=False, fatal=False,
-                             error=b"unable to initialize ctx: TLS is not available in this shell")
+            result, tls = start_tls(request, self.raw, self.home, self.server.read_timeout)
+            if tls is not None:
+                self.transport = tls
+            return result
+        if isinstance(request, VerifyClientCert):
+            return client_cert(self.transport)
         raise TypeError(f"unknown request {request!r}")
 
     def cleanup(self) -> None:
@@ -96,12 +104,13 @@ class _Performer:
 
 
 def run_session(server: SmtpServer, transport: FdTransport, *, log_fd: int | None = 2,
-                sleep_scale: float = 1.0, memory_queue: bool = False) -> SessionOutcome:
+                sleep_scale: float = 1.0, memory_queue: bool = False,
+                home: Path | None = None) -> SessionOutcome:
     """Drive `server` until it closes; the client's bytes come from `transport`.
 
     `memory_queue` keeps messages in-process (MemoryQueue) instead of running qmail-queue.
     """
-    p = _Performer(server, transport, log_fd, sleep_scale, memory_queue)
+    p = _Performer(server, transport, log_fd, sleep_scale, memory_queue, home or Path.cwd())
     try:
         effects = server.start()
         while True:
@@ -111,7 +120,7 @@ def run_session(server: SmtpServer, transport: FdTransport, *, log_fd: int | Non
             if server.pending is not None:
                 effects = server.resolve(p.answer(server.pending))
                 continue
-            data = transport.read(server.read_timeout)
+            data = p.transport.read(server.read_timeout)
             effects = server.timeout() if data is None else server.receive(data)
     except ClientGone as exc:
         return SessionOutcome(1, reason=f"write to client failed: {exc}", log=p.logged)
