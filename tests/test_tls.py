@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import captured, needs_tool, running_serve
 from tests.raw_client import RawClient
-from tests.tls_material import ca_file, client_context, install_servercert
+from tests.tls_material import ca_file, client_cert_files, client_context, install_servercert
 
 
 class TlsClient(RawClient):
@@ -156,3 +156,45 @@ def test_openssl_s_client_starttls(qmail_home: Path, capture_env: dict[str, str]
              "-servername", "mx.test"],
             input=b"NOOP\nQUIT\n", capture_output=True, timeout=60)
     assert done.stdout.endswith(b"250 ok\r\n221 mx.test\r\n"), (done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("email, listed", [("joe@client.test", True), ("eve@client.test", False),
+                                           (None, False)])
+def test_client_certificate_relaying(qmail_home: Path, capture_env: dict[str, str], tmp_path: Path,
+                                     email: str | None, listed: bool) -> None:
+    install_servercert(qmail_home)
+    (qmail_home / "control" / "tlsclients").write_text("JOE@client.test\n")
+    (qmail_home / "control" / "clientca.pem").write_bytes(ca_file(tmp_path).read_bytes())
+    ctx = client_context()
+    ctx.load_cert_chain(*client_cert_files(tmp_path, email))
+    with running_serve(qmail_home, capture_env) as (host, port):
+        c, _ = _session(host, port, ctx)
+        with c:
+            assert c.command(b"MAIL FROM:<a@b>") == b"250 ok\r\n"
+            reply = c.command(b"RCPT TO:<u@far.example>")
+            if listed:
+                assert reply == b"250 ok\r\n"
+                assert c.command(b"DATA") == b"354 go ahead\r\n"
+                assert c.command(b"x\r\n.").startswith(b"250 ok ")
+            else:
+                why = b"contains no email address" if email is None else (
+                    b"email address not in my list of tlsclients")
+                assert reply == (b"553 sorry, that domain isn't in my list of allowed rcpthosts; "
+                                 b"no valid cert for gatewaying: " + why + b" (#5.7.1)\r\n")
+    if listed:
+        [(message, _)] = captured(qmail_home)
+        assert b" encrypted)\n  (cert joe@client.test); " in message
+
+
+def test_no_client_certificate_offered(qmail_home: Path, capture_env: dict[str, str],
+                                       tmp_path: Path) -> None:
+    install_servercert(qmail_home)
+    (qmail_home / "control" / "tlsclients").write_text("joe@client.test\n")
+    (qmail_home / "control" / "clientca.pem").write_bytes(ca_file(tmp_path).read_bytes())
+    with running_serve(qmail_home, capture_env) as (host, port):
+        c, _ = _session(host, port, client_context())
+        with c:
+            c.command(b"MAIL FROM:<a@b>")
+            assert c.command(b"RCPT TO:<u@far.example>") == (
+                b"553 sorry, that domain isn't in my list of allowed rcpthosts; "
+                b"no valid cert for gatewaying (#5.7.1)\r\n")
