@@ -7,13 +7,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import signal
 import sys
 from pathlib import Path
 
-from eqmail_ref.versions import VERSIONS, get_version
+from eqmail_ref.versions import VERSIONS, Version, get_version
 
 __all__ = ["main"]
 
@@ -35,6 +36,15 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="behave like an eQmail compiled without TLS (no STARTTLS verb)")
     p.add_argument("--auth-sleep-scale", type=float, default=1.0, metavar="F",
                    help="scale the 5 s pause after a failed AUTH (reference only; default 1)")
+    p.add_argument("--upstream-spp-rcpt", action="store_true",
+                   help="run [rcpt] plugins as upstream qmail-spp does (eQmail never runs them)")
+
+
+def _version(args: argparse.Namespace) -> Version:
+    version = get_version(args.eqmail_version)
+    if args.upstream_spp_rcpt:
+        version = dataclasses.replace(version, rcpt_hook_runs=True)
+    return version
 
 
 def _crash() -> None:
@@ -52,7 +62,7 @@ def _smtpd(args: argparse.Namespace) -> int:
     from eqmail_ref.shell.transport import FdTransport
     from eqmail_ref.smtpd import SmtpServer
 
-    version = get_version(args.eqmail_version)
+    version = _version(args)
     env = dict(os.environb)
     home = _home(args.qmail_home)
     try:
@@ -83,7 +93,7 @@ def _serve(args: argparse.Namespace) -> int:
         checkpassword = checkpassword[1:]
     serve(ServeOptions(
         host=host.strip("[]"), port=int(port), home=_home(args.qmail_home),
-        version=get_version(args.eqmail_version),
+        version=_version(args),
         checkpassword=tuple(os.fsencode(a) for a in checkpassword),
         concurrency=args.concurrency,
         local_name=os.fsencode(args.local_name) if args.local_name else None,

@@ -126,6 +126,8 @@ class SmtpServer:
         self.remoteinfo_is_fuser = False
         self.queue_program: bytes | None = None
         self.spp_headers = bytearray()
+        self.rcpt_count = 0  # qmail-spp's counters, exported only by the upstream rcpt hook
+        self.rcpt_count_all = 0
         self.spp_errors: dict[str, bytearray] = {"mail": bytearray(), "rcpt": bytearray(),
                                                  "data": bytearray()}
         # I/O model
@@ -418,6 +420,7 @@ def _cmd_mail(s: SmtpServer, arg: bytes) -> Generator[Any, Any, None]:
     if not spp_errors(s, "mail"):
         s.spp_val = REJECT
         return
+    s.rcpt_count = s.rcpt_count_all = 0
     s.spp_val = yield from run_hook(s, "mail", b"SMTPMAILFROM")
     if s.spp_val == REJECT:
         return
@@ -482,10 +485,14 @@ def _cmd_rcpt(s: SmtpServer, arg: bytes) -> Generator[Any, Any, None]:
         s.out(replies.BADMAILFROM)
         return
     allowed = True if s.relayclient is not None else (yield from _addrallowed(s))
-    if s.version.rcpt_hook_runs:
+    if s.version.rcpt_hook_runs:  # upstream qmail-spp; eQmail never calls spp_rcpt (§2.6)
         if not spp_errors(s, "rcpt"):
             s.spp_val = REJECT
             return
+        s.rcpt_count_all += 1
+        s.env[b"SMTPRCPTCOUNT"] = b"%d" % s.rcpt_count
+        s.env[b"SMTPRCPTCOUNTALL"] = b"%d" % s.rcpt_count_all
+        s.env[b"SMTPRCPTHOSTSOK"] = b"1" if allowed else b"0"
         s.spp_val = yield from run_hook(s, "rcpt", b"SMTPRCPTTO")
         if s.spp_val == REJECT:
             return
@@ -502,6 +509,7 @@ def _cmd_rcpt(s: SmtpServer, arg: bytes) -> Generator[Any, Any, None]:
                 s.out(b": " + s.tls_verify_err)
         s.out(replies.NOGATEWAY_TAIL)
         return
+    s.rcpt_count += 1
     s.rcptto += b"T" + cstr(addr) + b"\0"
     s.out(replies.OK)
 

@@ -24,6 +24,7 @@ REJECT, NORMAL, SKIP_CHECKS = 0, 1, 2
 
 def spp_rset(s: SmtpServer) -> None:
     s.spp_headers.clear()
+    s.rcpt_count = s.rcpt_count_all = 0
     for queue in s.spp_errors.values():
         queue.clear()
 

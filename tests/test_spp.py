@@ -163,3 +163,14 @@ def test_missing_smtpplugins_1_08_crash(qmail_home: Path, capture_env: dict[str,
     done = subprocess.run([*EQMAIL_REF, "smtpd", "--qmail-home", str(qmail_home)],
                           input=b"QUIT\r\n", env=capture_env, capture_output=True, timeout=60)
     assert (done.returncode, done.stdout) == (-11, b"")
+
+
+def test_upstream_rcpt_hook_switch(qmail_home: Path, capture_env: dict[str, str]) -> None:
+    (qmail_home / "control" / "smtpplugins").write_text(
+        "[rcpt]\n:echo E550 no $SMTPRCPTTO $SMTPRCPTCOUNT $SMTPRCPTCOUNTALL $SMTPRCPTHOSTSOK\n")
+    data = b"MAIL FROM:<a@b>\r\nRCPT TO:<r@example.org>\r\nRCPT TO:<u@far.example>\r\n"
+    done = subprocess.run([*EQMAIL_REF, "smtpd", "--qmail-home", str(qmail_home),
+                           "--upstream-spp-rcpt"], input=data, env=capture_env,
+                          capture_output=True, timeout=60)
+    assert done.stdout.split(b"\r\n")[2:4] == [b"550 no r@example.org 0 1 1",
+                                               b"550 no u@far.example 0 2 0"]
