@@ -15,18 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from eqmail_ref.controls import StartupFailure, load_smtpd_controls
-from eqmail_ref.effects import (
-    CheckPassword,
-    CloseQueue,
-    Effect,
-    OpenQueue,
-    ProcessExit,
-    QueueExit,
-    QueueOpened,
-    QueueWrite,
-    Send,
-    Sleep,
-)
+from eqmail_ref.inprocess import Answers, InProcessSession
 from eqmail_ref.smtpd import SmtpServer
 from eqmail_ref.versions import get_version
 
@@ -91,29 +80,11 @@ def run_case(case: dict[str, Any], defaults: dict[str, Any], home: Path) -> Case
                         version=version, pid=1,
                         checkpassword=(b"checkpassword",) if case.get("checkpassword") else (),
                         startup_error=error)
-    output, message, envelopes = bytearray(), bytearray(), []
-    effects: list[Effect] = server.start() + server.receive(_bytes(case["input"]))
-    effects += server.receive(b"")
-    while True:
-        for e in effects:
-            if isinstance(e, Send):
-                output += e.data
-            elif isinstance(e, QueueWrite):
-                message += e.data
-        if server.pending is None:
-            break
-        req = server.pending
-        answer: object = None
-        if isinstance(req, OpenQueue):
-            answer = QueueOpened(ok=True, pid=1)
-        elif isinstance(req, CloseQueue):
-            envelopes.append(b"" if req.failed else req.envelope)
-            answer = QueueExit(exit_code=case.get("queue_exit", 0))
-        elif isinstance(req, CheckPassword):
-            answer = ProcessExit(exit_code=0)
-        elif not isinstance(req, Sleep):
-            raise CaseError(f"case {case['id']}: the selfcheck cannot answer {req!r}")
-        effects = server.resolve(answer)
+    session = InProcessSession(server, Answers(queue_pid=1, queue_exit=case.get("queue_exit", 0)))
+    session.feed(_bytes(case["input"]))
+    t = session.eof()
+    output, envelopes = t.output, t.envelopes
+    message = t.messages[0] if t.messages else b""
     diffs = []
     expect = _bytes(case["expect"])
     got = _ACCEPT.sub(b"250 ok <time> qp <pid>\r\n", bytes(output))

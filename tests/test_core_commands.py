@@ -88,9 +88,7 @@ def test_eof_without_quit_closes_silently() -> None:
 def test_timeout_gives_451_and_exit_1() -> None:
     d = Dialogue()
     d.feed(b"NOOP\r\n")
-    t = d.t
-    t2 = d.server.timeout()
-    d._apply(t2)
+    t = d.timeout()
     assert replies(t)[-1] == R.TIMEOUT
     assert t.close is not None and t.close.exit_code == 1
 
