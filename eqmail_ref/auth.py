@@ -62,6 +62,19 @@ def _prompt(s: SmtpServer, prompt: bytes) -> Generator[Any, Any, bytes | None]:
     return (yield from _getline(s))
 
 
+_NEGATIVE = "base64 input of a negative decoded length: eQmail crashes using it (verified)"
+
+
+def _decoded(s: SmtpServer, data: bytes) -> bytes:
+    """b64decode() where the result is used at once (PLAIN, CRAM-MD5): a negative length
+    crashes on the spot."""
+    value = b64decode(data)
+    if value is None:
+        s.end(1, crash=True, reason=_NEGATIVE)
+    assert value is not None
+    return value
+
+
 def auth_login(s: SmtpServer, arg: bytes) -> Gen:
     b64_prompts = s.version.base64_login_prompts
     if arg:
@@ -75,20 +88,25 @@ def auth_login(s: SmtpServer, arg: bytes) -> Gen:
     if line is None:
         return -1
     password = b64decode(line)
-    if not user or not password:
+    # A negative length is a non-zero (huge) length: it passes the emptiness test below and
+    # crashes in authenticate() when the 4 GiB "string" is written to checkpassword.
+    if user == b"" or password == b"":
         s.out(replies.AUTH_MALFORMED)
         return -1
+    if user is None or password is None:
+        s.end(1, crash=True, reason=_NEGATIVE)
+    assert user is not None and password is not None
     return (yield from _authenticate(s, user, password, b""))
 
 
 def auth_plain(s: SmtpServer, arg: bytes) -> Gen:
     if arg:
-        resp = b64decode(arg)
+        resp = _decoded(s, arg)
     else:
         line = yield from _prompt(s, replies.PLAIN_PROMPT)
         if line is None:
             return -1
-        resp = b64decode(line)
+        resp = _decoded(s, line)
     resp += b"\0"  # "authzid\0authcid\0passwd"; the authzid is skipped
     first = resp.index(b"\0")
     user = cstr(resp[first + 1 :]) if len(resp) > first + 1 else b""
@@ -106,7 +124,7 @@ def auth_cram(s: SmtpServer, arg: bytes) -> Gen:
     line = yield from _prompt(s, b"334 " + b64encode(challenge) + b"\r\n")
     if line is None:
         return -1
-    resp = cstr(b64decode(line))
+    resp = cstr(_decoded(s, line))
     space = resp.find(b" ")
     user = resp if space < 0 else resp[:space]
     digest = b"" if space < 0 else resp[space:].lstrip(b" ")

@@ -2,7 +2,7 @@
 
 `b64decode` never reports bad input: characters outside the alphabet are skipped inside a
 group, trailing `=` are counted as padding, and input shorter than one group decodes to
-nothing. The C code's behaviour for an all-`=` input is undefined; we return nothing.
+nothing. Too much padding (`====`) gives a negative length, which crashes eQmail later.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def _group(data: bytes, start: int) -> bytes:
     return bytes(((x >> 16) & 255, (x >> 8) & 255, x & 255))
 
 
-def b64decode(data: bytes) -> bytes:
+def b64decode(data: bytes) -> bytes | None:
+    """The decoded bytes; None where the C code computes a negative length (`=`, `====`,
+    `a====`): the stralloc then claims 4 GiB and eQmail crashes when it uses it."""
     length = len(data)
     if length == 0:
         return b""
@@ -32,11 +34,11 @@ def b64decode(data: bytes) -> bytes:
     while length and data[length - 1] == _PAD:
         pad += 1
         length -= 1
-    if length == 0:
-        return b""  # undefined behaviour in C (reads before the buffer)
     groups = (length + pad) // 4
     out_len = groups * 3 - pad
-    if groups == 0 or out_len <= 0:
+    if out_len < 0:
+        return None
+    if out_len == 0:
         return b""
     out = bytearray()
     for g in range(groups - 1):

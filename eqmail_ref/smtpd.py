@@ -81,7 +81,7 @@ class SmtpServer:
         self.version = version
         self.clock = clock
         self.checkpassword = checkpassword
-        self.ipme = ipme
+        self.ipme = ipme if version.ipme_has_zero else ipme - {b"\0\0\0\0"}
         self.pid = pid
         self.tls_build = tls_build
         self.auth_sleep = auth_sleep

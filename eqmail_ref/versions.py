@@ -30,6 +30,9 @@ class Version:
     tls_no_sslv3: bool
     # §6: domainbindings exists only in 1.08.
     domainbindings: bool
+    # §2.11 localiphost: 1.08's ipme holds 0.0.0.0; 1.09 appends it without an address
+    # family, so ipme_is() never matches it and [0.0.0.0] is not rewritten (verified).
+    ipme_has_zero: bool
 
 
 VERSIONS: dict[str, Version] = {
@@ -42,6 +45,7 @@ VERSIONS: dict[str, Version] = {
         cert_relay_exports_env=False,
         tls_no_sslv3=False,
         domainbindings=True,
+        ipme_has_zero=True,
     ),
     "1.09": Version(
         name="1.09",
@@ -52,6 +56,7 @@ VERSIONS: dict[str, Version] = {
         cert_relay_exports_env=True,
         tls_no_sslv3=True,
         domainbindings=False,
+        ipme_has_zero=False,
     ),
 }
 

@@ -139,3 +139,14 @@ def test_second_mail_restarts_and_failed_mail_keeps_transaction() -> None:
             b">\r\nDATA\r\nx\r\n.\r\n")
     assert replies(t)[1:5] == [R.OK, R.OK, R.SYNTAX, R.GO_AHEAD]
     assert t.envelopes == [b"Fa@b\0Tr@example.org\0\0"]
+
+
+def test_zero_address_is_local_in_108_only() -> None:
+    from eqmail_ref.versions import VERSIONS
+    script = b"MAIL FROM:<a@b>\r\nRCPT TO:<u@[0.0.0.0]>\r\nRCPT TO:<u@[127.0.0.1]>\r\nDATA\r\nx\r\n.\r\n"
+    controls = make_controls(rcpthosts=frozenset({b"mx.test"}))
+    t108 = run(script, controls=controls)
+    assert t108.envelopes == [b"Fa@b\0Tu@mx.test\0Tu@mx.test\0\0"]
+    t109 = run(script, controls=controls, version=VERSIONS["1.09"])
+    assert replies(t109)[2] == R.NOGATEWAY  # 1.09's ipme never matches 0.0.0.0 (verified)
+    assert t109.envelopes == [b"Fa@b\0Tu@mx.test\0\0"]

@@ -117,3 +117,18 @@ def test_overlong_line_is_out_of_memory() -> None:
 def test_quit_and_helo_show_the_greeting_not_me() -> None:
     t = run(b"HELO a\r\nQUIT\r\n", controls=make_controls(greeting=b"greet.example"))
     assert replies(t)[1:] == [b"250 greet.example\r\n", b"221 greet.example\r\n"]
+
+
+@pytest.mark.parametrize("script", [
+    b"AUTH LOGIN ====\r\nc2VjcmV0\r\n",  # user of negative length, crash in authenticate()
+    b"AUTH LOGIN am9l\r\n=\r\n",
+    b"AUTH PLAIN a====\r\n",
+])
+def test_base64_of_negative_length_crashes(script: bytes) -> None:
+    t = run(script, checkpassword=(b"/bin/true",))
+    assert t.close is not None and t.close.crash
+
+
+def test_negative_length_user_with_empty_password_is_malformed() -> None:
+    t = run(b"AUTH LOGIN ====\r\nabc\r\n", checkpassword=(b"/bin/true",))
+    assert replies(t)[-1] == R.AUTH_MALFORMED
