@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def running_serve(home: Path, env: dict[str, str], *args: str) -> Iterator[tuple
         assert proc.stderr is not None
         line = proc.stderr.readline().decode()
         assert "listening on" in line, line
+        # serve logs a line per message: keep reading so its workers never block on stderr
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
         host, port = line.rsplit(" ", 1)[1].strip().rsplit(":", 1)
         yield host, int(port)
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EQMAIL_REF, captured, needs_tool
+from tests.conftest import EQMAIL_REF, FIXTURE_BIN, captured, needs_tool
 from tests.raw_client import RawClient
 
 
@@ -26,7 +26,8 @@ def tcpserver_ref(qmail_home: Path, capture_env: dict[str, str]) -> Iterator[tup
     port = _free_port()
     proc = subprocess.Popen(
         [tcpserver, "-v", "-H", "-R", "-l", "tcp.local", "127.0.0.1", str(port),
-         *EQMAIL_REF, "smtpd", "--qmail-home", str(qmail_home), "/bin/true"],
+         *EQMAIL_REF, "smtpd", "--qmail-home", str(qmail_home),
+         str(FIXTURE_BIN / "checkpassword-accept")],
         env=capture_env, stderr=subprocess.PIPE, start_new_session=True,
     )
     try:
@@ -55,7 +56,7 @@ def test_session_under_tcpserver(tcpserver_ref: tuple[str, int], qmail_home: Pat
 
 
 def test_auth_plain_under_tcpserver(tcpserver_ref: tuple[str, int]) -> None:
-    # /bin/true as the checkpassword program accepts everyone.
+    # checkpassword-accept reads fd 3 and accepts everyone.
     host, port = tcpserver_ref
     with RawClient(host, port) as c:
         c.reply()

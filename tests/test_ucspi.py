@@ -80,7 +80,8 @@ def test_queue_program_that_cannot_run(qmail_home: Path, capture_env: dict[str, 
 
 
 def test_auth_with_real_checkpassword(qmail_home: Path, capture_env: dict[str, str]) -> None:
-    done = smtpd(qmail_home, b"AUTH LOGIN\r\nam9l\r\nc2VjcmV0\r\nQUIT\r\n", capture_env, "/bin/true")
+    done = smtpd(qmail_home, b"AUTH LOGIN\r\nam9l\r\nc2VjcmV0\r\nQUIT\r\n", capture_env,
+                 str(FIXTURE_BIN / "checkpassword-accept"))
     assert done.stdout == (b"220 mx.test ESMTP\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
                            b"235 ok, joe, go ahead (#2.0.0)\r\n221 mx.test\r\n")
     record = qmail_home / "fd3"

@@ -8,6 +8,7 @@ interpreter per connection. Connections beyond the pool wait in the listen backl
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -58,9 +59,22 @@ def _session_env(base: dict[bytes, bytes], conn: socket.socket,
     return env
 
 
-def _worker(listener: socket.socket, opts: ServeOptions, ipme: frozenset[bytes]) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A worker must not outlive the listener, even one killed with SIGKILL."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _worker(listener: socket.socket, opts: ServeOptions, ipme: frozenset[bytes],
+            parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _die_with_parent(parent)
     base = {k: v for k, v in os.environb.items() if k not in _HIDDEN}
     cache = ControlCache(opts.home, opts.version)
     pid = os.getpid()
@@ -95,12 +109,13 @@ def serve(opts: ServeOptions) -> None:
     sys.stderr.write(f"eqmail-ref serve: listening on {host}:{port}\n")
     sys.stderr.flush()
     workers: set[int] = set()
+    parent = os.getpid()
 
     def spawn() -> None:
         pid = os.fork()
         if pid == 0:
             try:
-                _worker(listener, opts, ipme)
+                _worker(listener, opts, ipme, parent)
             finally:
                 os._exit(0)
         workers.add(pid)
