@@ -37,67 +37,40 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.smtp_client import RawClient  # noqa: E402
+
 MESSAGE = b"Subject: bench\r\n\r\n" + (b"x" * 70 + b"\r\n") * 14 + b".\r\n"  # ~1 KiB
 COMMANDS = [b"EHLO client\r\n", b"MAIL FROM:<a@b>\r\n", b"RCPT TO:<r@example.org>\r\n",
             b"DATA\r\n", MESSAGE, b"QUIT\r\n"]
 AUTH = b"AUTH PLAIN " + base64.b64encode(b"\0joe\0secret") + b"\r\n"
 
 
-class Client:
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buf = bytearray()
-
-    def reply(self) -> bytes:
-        start = 0
-        while True:
-            nl = self.buf.find(b"\n", start)
-            if nl < 0:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("server closed the connection")
-                self.buf += chunk
-                continue
-            if nl - start < 3 or self.buf[start + 3] != 0x2D:  # not "NNN-"
-                data = bytes(self.buf[: nl + 1])
-                del self.buf[: nl + 1]
-                return data
-            start = nl + 1
-
-    def command(self, data: bytes) -> bytes:
-        self.sock.sendall(data)
-        return self.reply()
+def _transaction(c: RawClient) -> bool:
+    last, accepted = b"", False
+    for cmd in COMMANDS:
+        c.send(cmd)
+        last = c.reply()
+        if cmd is MESSAGE:
+            accepted = last.startswith(b"250 ok")
+    return accepted and last.startswith(b"221")
 
 
 def plain_session(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        c = Client(sock)
+    with RawClient("127.0.0.1", port, timeout=None) as c:
         c.reply()
-        last = b""
-        for cmd in COMMANDS:
-            last_reply = c.command(cmd)
-            if cmd is MESSAGE:
-                last = last_reply
-        return last.startswith(b"250 ok")
+        return _transaction(c)
 
 
 def tls_session(port: int, ctx: ssl.SSLContext) -> bool:
-    with socket.create_connection(("127.0.0.1", port)) as raw:
-        c = Client(raw)
+    with RawClient("127.0.0.1", port, timeout=None) as c:
         c.reply()
-        c.command(b"EHLO client\r\n")
-        if not c.command(b"STARTTLS\r\n").startswith(b"220"):
+        c.command(b"EHLO client")
+        if not c.command(b"STARTTLS").startswith(b"220"):
             return False
-        c.sock = ctx.wrap_socket(raw, server_hostname="mx.test")
-        if not c.command(AUTH).startswith(b"235"):
+        c.sock = ctx.wrap_socket(c.sock, server_hostname="mx.test")
+        if not c.command(AUTH[:-2]).startswith(b"235"):
             return False
-        last = b""
-        for cmd in COMMANDS:
-            r = c.command(cmd)
-            if cmd is MESSAGE:
-                last = r
-        c.sock.close()
-        return last.startswith(b"250 ok")
+        return _transaction(c)
 
 
 def _client_worker(session: Callable[[], bool], seconds: float, out: mp.connection.Connection,
