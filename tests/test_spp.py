@@ -174,3 +174,32 @@ def test_upstream_rcpt_hook_switch(qmail_home: Path, capture_env: dict[str, str]
                           capture_output=True, timeout=60)
     assert done.stdout.split(b"\r\n")[2:4] == [b"550 no r@example.org 0 1 1",
                                                b"550 no u@far.example 0 2 0"]
+
+
+def test_hanging_plugin_holds_the_session_until_it_dies(qmail_home: Path,
+                                                        capture_env: dict[str, str]) -> None:
+    """eQmail waits for a plugin forever; so does the reference (a harness-side timeout
+    turns that into a verdict). Killing the plugin then gives the crash reply."""
+    import os
+    import signal
+
+    from tests.conftest import running_serve
+    from tests.raw_client import RawClient
+
+    fifo = qmail_home / "pid.fifo"
+    os.mkfifo(fifo)
+    (qmail_home / "control" / "smtpplugins").write_text(
+        f"[helo]\n:echo $$ > {fifo}; exec sleep 3600\n")
+    with running_serve(qmail_home, capture_env) as (host, port), RawClient(host, port) as c:
+        assert c.reply() == b"220 mx.test ESMTP\r\n"
+        c.send(b"HELO x\r\n")
+        with open(fifo) as f:  # blocks until the plugin runs: no sleeping, no polling
+            pid = int(f.read())
+        c.sock.setblocking(False)
+        with pytest.raises(BlockingIOError):  # the plugin runs: no reply can have come yet
+            c.sock.recv(100)
+        c.sock.setblocking(True)
+        os.kill(pid, signal.SIGKILL)
+        reply = c.reply()
+        assert reply.startswith(b"451 qmail-spp failure: :echo") and reply.endswith(
+            b": child crashed (#4.3.0)\r\n")
