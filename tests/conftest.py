@@ -3,6 +3,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -74,7 +75,12 @@ def running_serve(home: Path, env: dict[str, str], *args: str) -> Iterator[tuple
         yield host, int(port)
     finally:
         proc.terminate()
-        proc.wait()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # never leave a listener behind, even on a bug
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from eqmail_ref.versions import Version
 
 __all__ = ["ServeOptions", "serve"]
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
 _HIDDEN = (b"TCPLOCALHOST", b"TCPREMOTEHOST", b"TCPREMOTEINFO", b"TCP6LOCALIP",
            b"TCP6REMOTEIP", b"TCP6LOCALPORT", b"TCP6REMOTEPORT", b"TCP6INTERFACE")
 
@@ -74,6 +76,7 @@ def _worker(listener: socket.socket, opts: ServeOptions, ipme: frozenset[bytes],
             parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked across fork()
     _die_with_parent(parent)
     base = {k: v for k, v in os.environb.items() if k not in _HIDDEN}
     cache = ControlCache(opts.home, opts.version)
@@ -112,13 +115,19 @@ def serve(opts: ServeOptions) -> None:
     parent = os.getpid()
 
     def spawn() -> None:
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _worker(listener, opts, ipme, parent)
-            finally:
-                os._exit(0)
-        workers.add(pid)
+        # SIGTERM/SIGINT stay blocked from fork() until the worker is in `workers` (parent)
+        # or has its own handlers (child): a stop can never miss a worker.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    _worker(listener, opts, ipme, parent)
+                finally:
+                    os._exit(0)
+            workers.add(pid)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
     def stop(signum: int, frame: object) -> None:
         for pid in workers:
@@ -126,7 +135,7 @@ def serve(opts: ServeOptions) -> None:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        raise SystemExit(0)
+        os._exit(0)  # workers that are still starting die with us (PR_SET_PDEATHSIG)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
