@@ -103,6 +103,12 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _remote(args: argparse.Namespace) -> int:
+    from eqmail_ref.shell.remote_shell import main_remote
+
+    return main_remote(args.args, _home(args.qmail_home), get_version(args.eqmail_version))
+
+
 def _selfcheck(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -136,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpassword", nargs=argparse.REMAINDER,
                    help="-- checkpassword program and its arguments")
     p.set_defaults(func=_serve)
+    p = sub.add_parser("remote", help="deliver stdin like qmail-remote: HOST SENDER RECIP...")
+    p.add_argument("--qmail-home", metavar="DIR",
+                   help="the directory holding control/ (default: $QMAILHOME)")
+    p.add_argument("--version", dest="eqmail_version", default="1.08", choices=sorted(VERSIONS))
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="HOST SENDER RECIP...")
+    p.set_defaults(func=_remote)
     p = sub.add_parser("selfcheck", help="run the spec's verified examples against the reference")
     p.add_argument("--cases", default=str(Path(__file__).resolve().parent.parent / "conformance"
                                           / "selfcheck.toml"), metavar="FILE")
