@@ -1,0 +1,28 @@
+"""The harness's two error families (house rule 3): our misuse (a bad case file, target spec
+or option: the user must fix something) and the target's fault (it crashed, hung or refused
+to start: that becomes an ERROR verdict and the run goes on). Each message says what to do
+next."""
+
+from __future__ import annotations
+
+__all__ = ["HarnessError", "CaseFileError", "TargetSpecError", "TargetFault", "StepTimeout"]
+
+
+class HarnessError(Exception):
+    """Our side is wrong: a case file, a target spec, an option, a missing tool."""
+
+
+class CaseFileError(HarnessError):
+    """A case file that cannot be used; the message names the file and the case or line."""
+
+
+class TargetSpecError(HarnessError):
+    """A --target value that does not name a usable target."""
+
+
+class TargetFault(Exception):
+    """The target misbehaved (crash, hang, refused start): an ERROR verdict, never a stop."""
+
+
+class StepTimeout(TargetFault):
+    """No complete reply within the step timeout: the target hangs (or the case is wrong)."""

@@ -1,0 +1,73 @@
+"""One case on one target: build the fixture, start the session, drive it, wait for the
+program's end, read the observers. A fault of the target (hang, crash of our machinery,
+refused start) becomes `Transcript.error`, never an exception out of here."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from harness.cases import REMOTE, Case
+from harness.errors import HarnessError, StepTimeout, TargetFault
+from harness.fixtures import Profile, build_fixture
+from harness.observe import observe_home
+from harness.session import drive
+from harness.targets.base import Target
+from harness.transcript import Transcript
+
+__all__ = ["run_case_on"]
+
+
+def run_case_on(target: Target, case: Case, profiles: dict[str, Profile], workdir: Path) -> Transcript:
+    """Run `case` on `target` in the empty directory `workdir`."""
+    recorded = target.recorded(case)
+    if recorded is not None:
+        return recorded
+    started = time.monotonic()
+    t = Transcript(target=target.name, case_id=case.id, version=target.ref.version)
+    try:
+        if case.kind == REMOTE:
+            from harness.remote_case import run_remote_case
+
+            run_remote_case(target, case, profiles, workdir, t)
+        else:
+            _run_smtpd(target, case, profiles, workdir, t)
+    except HarnessError:
+        raise
+    except TargetFault as exc:
+        t.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure of a target run is reported, the run goes on
+        t.error = f"{type(exc).__name__}: {exc}"
+    t.seconds = round(time.monotonic() - started, 4)
+    return t
+
+
+def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir: Path,
+               t: Transcript) -> None:
+    home, fixtures = target.place(workdir)
+    fx = build_fixture(case, profiles, workdir, home=home, fixtures=fixtures)
+    target.upload(fx)
+    running = target.smtpd(fx)
+    try:
+        try:
+            t.exchanges, tls = drive(running.sock, case.steps, case.timeout)
+            if tls:
+                t.observations["tls"] = f"{tls['version']} {tls['cipher']}".encode()
+        except StepTimeout as exc:
+            t.exchanges = exc.args[1]
+            t.error = f"hang: {exc.args[0]}"
+            running.kill()
+            return
+        finally:
+            running.sock.close()
+        try:
+            t.exit, t.stderr = running.finish(case.timeout)
+        except TimeoutError:
+            t.error = f"hang: the program did not exit within {case.timeout:g} s after the client closed"
+            running.kill()
+            return
+    except BaseException:
+        running.kill()
+        raise
+    target.download(fx)
+    t.observations.update(observe_home(fx.local))

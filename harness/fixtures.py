@@ -1,0 +1,128 @@
+"""Fixtures: a case's qmail home built on the harness's side from its profile
+(fixtures/profiles.toml) plus the case's own files, env and args.
+
+The home is a plain directory the observers read afterwards:
+    control/...   the control files
+    users         checkpassword-stub's "user:secret" lines
+    plugins/...   qmail-spp plugins (made executable)
+    q/            the queue capture (<pid>.msg, <pid>.env), written by the capture program
+    fd3           what checkpassword read on fd 3
+    out/          anything a case's plugins write for the observers
+Placeholders {home} and {fixtures} become the paths as the *target* sees them (a container
+sees its own copy), so one case runs unchanged on every target.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from harness.cases import Case
+from harness.errors import CaseFileError
+
+__all__ = ["FIXTURES_DIR", "Profile", "Fixture", "load_profiles", "build_fixture", "servercert_pem"]
+
+FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+PROFILES_FILE = FIXTURES_DIR / "profiles.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Profile:
+    name: str
+    files: Mapping[str, bytes]
+    env: Mapping[str, bytes]
+    args: tuple[str, ...]
+    tls: bool = False
+
+
+@dataclass(kw_only=True)
+class Fixture:
+    """A case's home, ready to run: `local` on the harness's side, env and argv for the target."""
+
+    local: Path
+    home: str  # the home as the target sees it
+    env: dict[str, bytes]
+    args: list[bytes]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CaseFileError(f"{path}: cannot read the fixture profiles: {exc}") from exc
+    profiles = {}
+    for name, raw in data.get("profile", {}).items():
+        try:
+            profiles[name] = Profile(
+                name=name,
+                files={k: v.encode("latin-1") for k, v in raw.get("files", {}).items()},
+                env={k: v.encode("latin-1") for k, v in raw.get("env", {}).items()},
+                args=tuple(raw.get("args", ())), tls=bool(raw.get("tls", False)))
+        except (AttributeError, UnicodeEncodeError) as exc:
+            raise CaseFileError(f"{path}: profile {name}: {exc}") from exc
+    return profiles
+
+
+@cache
+def _authority() -> Any:
+    import trustme
+
+    return trustme.CA(key_type=trustme.KeyType.RSA)
+
+
+@cache
+def servercert_pem() -> bytes:
+    """control/servercert.pem: an RSA certificate chain and its key, made once per run."""
+    import trustme
+
+    leaf = _authority().issue_cert("mx.test", key_type=trustme.KeyType.RSA)
+    data: bytes = leaf.private_key_and_cert_chain_pem.bytes()
+    return data
+
+
+def _expand(value: bytes, home: str, fixtures: str) -> bytes:
+    return value.replace(b"{home}", home.encode()).replace(b"{fixtures}", fixtures.encode())
+
+
+def build_fixture(case: Case, profiles: Mapping[str, Profile], local: Path, *, home: str | None = None,
+                  fixtures: str | None = None, queue_program: str | None = None) -> Fixture:
+    """Write the case's home into `local` (an empty directory) for a target that sees it as
+    `home` and sees fixtures/ as `fixtures` (both default to the local paths)."""
+    try:
+        profile = profiles[case.profile]
+    except KeyError:
+        raise CaseFileError(f"{case.where()}: unknown fixture profile {case.profile!r} "
+                            f"(known: {', '.join(sorted(profiles))})") from None
+    home = home or str(local)
+    fixtures = fixtures or str(FIXTURES_DIR)
+    for sub in ("control", "q", "out", "plugins"):
+        (local / sub).mkdir(parents=True, exist_ok=True)
+    files = {**profile.files, **case.files}
+    if (profile.tls or case.needs_tls) and "control/servercert.pem" not in files:
+        files["control/servercert.pem"] = servercert_pem()
+    for name, content in files.items():
+        path = (local / name).resolve()
+        if not path.is_relative_to(local.resolve()):
+            raise CaseFileError(f"{case.where()}: file {name!r} lies outside the qmail home")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(_expand(content, home, fixtures))
+        if name.startswith(("plugins/", "bin/")) or content.startswith(b"#!"):
+            path.chmod(0o755)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin").encode(),
+        "QMAILQUEUE": (queue_program or f"{fixtures}/bin/qmail-queue-capture").encode(),
+        "QQ_CAPTURE_DIR": f"{home}/q".encode(),
+        "CHECKPW_USERS": f"{home}/users".encode(),
+        "CHECKPW_RECORD": f"{home}/fd3".encode(),
+        **{k: _expand(v, home, fixtures) for k, v in profile.env.items()},
+        **{k: _expand(v, home, fixtures) for k, v in case.env.items()},
+    }
+    args = case.args if case.args is not None else profile.args
+    return Fixture(local=local, home=home, env=env,
+                   args=[_expand(a.encode("latin-1"), home, fixtures) for a in args])

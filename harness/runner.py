@@ -1,0 +1,209 @@
+"""The pipeline for a whole run: case -> target -> session -> transcript -> normalize ->
+diff(reference, target) -> verdict, for every (case, target) pair, `jobs` at a time.
+
+The reference transcript of a case is computed once per reference configuration (version,
+TLS build) and shared by every target compared with it; a `ref` target whose configuration
+is the yardstick's own is the reference run itself. A case's pinned expectations (`expect`)
+are checked against the reference: if the reference breaks them the case is an ERROR for
+every target (the yardstick is wrong, fix the reference or the case).
+
+Ctrl-C stops handing out new work, lets running cases end (each is bounded by its
+timeouts), and returns what was done: the caller writes partial reports.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.cases import Case, to_bytes
+from harness.diff import Difference, diff, normalized
+from harness.execute import run_case_on
+from harness.fixtures import Profile, load_profiles
+from harness.targets.base import RefOptions, Target
+from harness.targets.ref import RefTarget
+from harness.transcript import Transcript
+from harness.verdict import ERROR, NOT_APPLICABLE, grade
+
+__all__ = ["CaseResult", "Runner", "applicable"]
+
+
+@dataclass(kw_only=True)
+class CaseResult:
+    case: Case
+    target: str
+    verdict: str
+    reason: str = ""
+    differences: list[Difference] = field(default_factory=list)
+    rules: list[str] = field(default_factory=list)  # normalization rules that changed something
+    reference: Transcript | None = None
+    transcript: Transcript | None = None
+    known: bool = False  # listed in the baseline with this verdict
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.case.id, "title": self.case.title, "spec": self.case.spec,
+            "category": self.case.category, "tags": list(self.case.tags), "source": self.case.source,
+            "target": self.target, "verdict": self.verdict, "reason": self.reason, "known": self.known,
+            "differences": [d.to_json() for d in self.differences], "normalized_by": sorted(self.rules),
+            "reference": self.reference.to_json() if self.reference else None,
+            "transcript": self.transcript.to_json() if self.transcript else None,
+        }
+
+
+def applicable(case: Case, target: Target) -> str:
+    """Why `target` cannot run `case`, or "" if it can."""
+    if target.ref.version not in case.versions:
+        return f"the case is for eQmail {', '.join(case.versions)} only"
+    if not target.controls_fixtures and "no-fixture" not in case.tags:
+        return "needs control files the harness cannot set on this target"
+    if case.kind == "REMOTE" and not target.runs_remote:
+        return "this target does not run qmail-remote"
+    return ""
+
+
+class Runner:
+    def __init__(self, targets: Sequence[Target], cases: Sequence[Case], *, jobs: int = 1,
+                 workdir: Path | None = None, keep: bool = False, informational_fails: bool = False,
+                 profiles: dict[str, Profile] | None = None,
+                 progress: Callable[[CaseResult], None] | None = None) -> None:
+        self.targets = list(targets)
+        self.cases = list(cases)
+        self.jobs = max(1, jobs)
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="qmc-"))
+        self.keep = keep
+        self.informational_fails = informational_fails
+        self.profiles = profiles if profiles is not None else load_profiles()
+        self.progress = progress
+        self.stopping = threading.Event()
+        self._refs: dict[RefOptions, RefTarget] = {}
+        self._ref_results: dict[tuple[RefOptions, str], Future[Transcript]] = {}
+        self._lock = threading.Lock()
+        self._serial = 0
+
+    # -- the reference ------------------------------------------------------------------
+    def _yardstick(self, options: RefOptions) -> RefTarget:
+        with self._lock:
+            for target in self.targets:
+                if isinstance(target, RefTarget) and target.ref == options and target.auth_sleep == 0:
+                    self._refs.setdefault(options, target)
+            if options not in self._refs:
+                ref = RefTarget(f"ref:{options.version}{'' if options.tls_build else ',no-tls'}",
+                                options.version, options.tls_build)
+                ref.start()
+                self._refs[options] = ref
+            return self._refs[options]
+
+    def _reference(self, case: Case, options: RefOptions) -> Transcript:
+        key = (options, case.id)
+        with self._lock:
+            fut = self._ref_results.get(key)
+            owner = fut is None
+            if owner:
+                fut = self._ref_results[key] = Future()
+        assert fut is not None
+        if owner:
+            try:
+                fut.set_result(run_case_on(self._yardstick(options), case, self.profiles, self._dir("ref")))
+            except BaseException as exc:
+                fut.set_exception(exc)
+        return fut.result()
+
+    def _dir(self, label: str) -> Path:
+        with self._lock:
+            self._serial += 1
+            path = self.workdir / f"{self._serial:06d}-{label.replace('/', '_').replace(':', '_')}"
+        path.mkdir(parents=True)
+        return path
+
+    # -- one pair ----------------------------------------------------------------------
+    def run_one(self, case: Case, target: Target) -> CaseResult:
+        why = applicable(case, target)
+        if why:
+            return CaseResult(case=case, target=target.name, verdict=NOT_APPLICABLE, reason=why)
+        reference = self._reference(case, target.ref)
+        if self._yardstick(target.ref) is target:
+            transcript = reference
+        else:
+            transcript = run_case_on(target, case, self.profiles, self._dir(target.name))
+        result = CaseResult(case=case, target=target.name, verdict=ERROR,
+                            reference=reference, transcript=transcript)
+        if reference.error or transcript.error:
+            side = "reference" if reference.error else "target"
+            result.reason = f"{side}: {reference.error or transcript.error}"
+            return result
+        used: set[str] = set()
+        ref_n, tgt_n = normalized(reference, used), normalized(transcript, used)
+        result.rules = sorted(used)
+        broken = _pinned(case, ref_n)
+        if broken:
+            result.differences = broken
+            result.reason = "the reference breaks the case's pinned expectation: fix it or the case"
+            return result
+        result.differences = diff(ref_n, tgt_n, compare_exit=transcript.exit is not None)
+        result.verdict, result.reason = grade(case, result.differences, tgt_n.received,
+                                              self.informational_fails)
+        return result
+
+    # -- the run -----------------------------------------------------------------------
+    def run(self) -> list[CaseResult]:
+        results: list[CaseResult] = []
+        pairs = [(c, t) for c in self.cases for t in self.targets]
+        try:
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="qmc") as pool:
+                futures = [pool.submit(self._guarded, c, t) for c, t in pairs]
+                try:
+                    for fut in futures:
+                        result = fut.result()
+                        if result is not None:
+                            results.append(result)
+                            if self.progress:
+                                self.progress(result)
+                except KeyboardInterrupt:
+                    self.stopping.set()
+                    for fut in futures:
+                        fut.cancel()
+                    raise
+        finally:
+            self.close()
+        return results
+
+    def _guarded(self, case: Case, target: Target) -> CaseResult | None:
+        if self.stopping.is_set():
+            return None
+        return self.run_one(case, target)
+
+    def close(self) -> None:
+        for ref in self._refs.values():
+            if ref not in self.targets:
+                ref.stop()
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _pinned(case: Case, ref: Transcript) -> list[Difference]:
+    """Differences between the (normalized) reference and the case's pinned expectation
+    (`reference` holds what the reference did, `target` what the case pins)."""
+    expect = case.expect
+    checks: list[tuple[str, object, object]] = []
+    if "replies" in expect:
+        checks.append(("replies", ref.received, to_bytes(str(expect["replies"]))))
+    if "exit" in expect:
+        checks.append(("exit", ref.exit, expect["exit"]))
+    if "queue" in expect:
+        checks.append(("queue", ref.observations.get("queue", []),
+                       sorted([to_bytes(m), to_bytes(e)] for m, e in expect["queue"])))
+    if "fd3" in expect:
+        checks.append(("fd3", ref.observations.get("fd3"), to_bytes(str(expect["fd3"]))))
+    return [Difference(step=None, field=f"expect.{name}", reference=_text(got), target=_text(want))
+            for name, got, want in checks if got != want]
+
+
+def _text(value: object) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else repr(value)

@@ -1,0 +1,259 @@
+"""The session driver: plays a case's steps over a connected socket and records each
+exchange. Replies end by SMTP grammar (the line whose fourth byte is not '-'), never by a
+quiet period; the step timeout only turns a hung peer into a verdict.
+
+Steps (harness.cases): SEND writes bytes and reads N replies; STARTTLS upgrades the socket
+with the chosen TLS version and ciphers (the server's 220 was read by the step before);
+CRAM_MD5 answers the challenge of the last reply; CLOSE ends our side (shutdown for
+writing) and reads everything until the server closes. Every session ends with CLOSE, so
+what a server says after its last expected reply is still seen.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import socket
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from harness.cases import CLOSE, CRAM_MD5, SEND, STARTTLS, Step
+from harness.errors import StepTimeout
+from harness.transcript import Exchange
+
+__all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context"]
+
+_TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+class PlainChannel:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def recv(self) -> bytes:
+        try:
+            return self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            return b""
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close_write(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class TlsChannel:
+    """TLS over the raw socket through memory BIOs, so that our end can send close_notify and
+    half-close while still reading the server's last words (ssl.SSLSocket cannot)."""
+
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext) -> None:
+        self.sock = sock
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="mx.test")
+        self._io(self.obj.do_handshake)
+
+    def _flush(self) -> None:
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _pull(self) -> bool:
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.incoming.write_eof()
+            return False
+        self.incoming.write(data)
+        return True
+
+    def _io(self, op: Callable[[], Any]) -> Any:
+        while True:
+            try:
+                result = op()
+                self._flush()
+                return result
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._pull():
+                    raise ssl.SSLEOFError(8, "EOF during TLS") from None
+
+    def recv(self) -> bytes:
+        try:
+            data: bytes = self._io(lambda: self.obj.read(65536))
+            return data
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
+        except ssl.SSLError:
+            return b""
+
+    def sendall(self, data: bytes) -> None:
+        self.obj.write(data)
+        self._flush()
+
+    def close_write(self) -> None:
+        try:
+            self.obj.unwrap()
+        except ssl.SSLError:
+            pass
+        try:
+            self._flush()
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+Channel = PlainChannel | TlsChannel
+
+
+class ReplyReader:
+    """Reads complete SMTP replies from a channel (plain or TLS)."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel: Channel = channel
+        self.buf = bytearray()
+        self.eof = False
+
+    def _fill(self) -> bool:
+        chunk = self.channel.recv()
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def reply(self) -> bytes:
+        """One complete reply (all its lines); what is left (maybe b"") if the peer closed."""
+        start = 0
+        while True:
+            nl = self.buf.find(b"\n", start)
+            if nl < 0:
+                if self.eof or not self._fill():
+                    data, self.buf = bytes(self.buf), bytearray()
+                    return data
+                continue
+            line = self.buf[start : nl + 1]
+            start = nl + 1
+            if len(line) < 4 or line[3:4] != b"-":
+                data = bytes(self.buf[:start])
+                del self.buf[:start]
+                return data
+
+    def rest(self) -> bytes:
+        """Everything until the peer closes."""
+        while not self.eof and self._fill():
+            pass
+        data, self.buf = bytes(self.buf), bytearray()
+        return data
+
+
+def client_tls_context(version: str = "", ciphers: str = "") -> ssl.SSLContext:
+    """The harness's TLS client: verifies nothing (the server's certificate is the case's own),
+    offers exactly the version and ciphers a step asks for."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if version:
+        ctx.minimum_version = ctx.maximum_version = _TLS_VERSIONS[version]
+    if ciphers:
+        ctx.set_ciphers(ciphers)
+    return ctx
+
+
+class _Driver:
+    def __init__(self, sock: socket.socket, timeout: float) -> None:
+        sock.settimeout(timeout)  # a hang guard only: replies are framed by grammar
+        self.sock = sock
+        self.reader = ReplyReader(PlainChannel(sock))
+        self.last = b""
+        self.tls: dict[str, str] = {}
+
+    def replies(self, n: int) -> tuple[bytes, str]:
+        got = b""
+        for _ in range(n):
+            one = self.reader.reply()
+            got += one
+            if self.reader.eof and not self.reader.buf and (not one or not one.endswith(b"\n")):
+                return got, "closed"
+            if one:
+                self.last = one
+        return got, ""
+
+    def send(self, step: Step, n: int) -> Exchange:
+        event = ""
+        try:
+            self.reader.channel.sendall(step.data)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            event = "closed before all was sent"
+        got, closed = self.replies(step.replies)
+        return Exchange(step=n, kind=step.kind, sent=step.data, received=got, event=event or closed)
+
+    def starttls(self, step: Step, n: int) -> Exchange:
+        try:
+            channel = TlsChannel(self.sock, client_tls_context(step.tls_version, step.ciphers))
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            return Exchange(step=n, kind=step.kind, event=f"tls failed: {_tls_reason(exc)}")
+        self.reader.channel = channel
+        version, cipher = channel.obj.version() or "", (channel.obj.cipher() or ("", "", 0))[0]
+        self.tls = {"version": version, "cipher": cipher}
+        return Exchange(step=n, kind=step.kind, event=f"tls {version} {cipher}")
+
+    def cram(self, step: Step, n: int) -> Exchange:
+        challenge = self.last[4:].strip()
+        try:
+            decoded = base64.b64decode(challenge, validate=True)
+        except ValueError:
+            decoded = b""
+        digest = hmac.new(step.secret, decoded, hashlib.md5).hexdigest().encode()
+        line = base64.b64encode(step.user + b" " + digest) + b"\r\n"
+        return self.send(Step(kind=CRAM_MD5, data=line), n)
+
+    def close(self, step: Step, n: int) -> Exchange:
+        self.reader.channel.close_write()
+        return Exchange(step=n, kind=CLOSE, received=self.reader.rest(), event="closed")
+
+
+def drive(sock: socket.socket, steps: tuple[Step, ...],
+          timeout: float) -> tuple[list[Exchange], dict[str, str]]:
+    """Read the greeting (step 0), play `steps` (a final CLOSE is added when missing) and
+    return the exchanges and the
+    TLS parameters negotiated, if any. A step that times out raises StepTimeout carrying
+    the exchanges so far in `args[1]`."""
+    d = _Driver(sock, timeout)
+    plays = {SEND: lambda s, n: d.send(s, n), STARTTLS: d.starttls, CRAM_MD5: d.cram, CLOSE: d.close}
+    if not steps or steps[-1].kind != CLOSE:
+        steps = (*steps, Step(kind=CLOSE))
+    greeting, closed = d.replies(1)  # step 0: the server speaks first
+    done: list[Exchange] = [Exchange(step=0, kind="GREETING", received=greeting, event=closed)]
+    if closed:
+        return done, d.tls
+    for n, step in enumerate(steps, 1):
+        try:
+            exchange = plays[step.kind](step, n)
+        except TimeoutError:
+            partial = Exchange(step=n, kind=step.kind, sent=step.data,
+                               received=bytes(d.reader.buf), event="timeout")
+            raise StepTimeout(f"step {n} ({step.kind}): no complete reply within {timeout:g} s",
+                              [*done, partial]) from None
+        done.append(exchange)
+        if exchange.event == "closed" and step.kind != CLOSE:
+            done.append(Exchange(step=n + 1, kind=CLOSE, received=d.reader.rest(), event="closed"))
+            break
+        if exchange.event.startswith("tls failed"):
+            break
+    return done, d.tls
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return exc.reason or type(exc).__name__
+    return type(exc).__name__

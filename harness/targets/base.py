@@ -1,0 +1,139 @@
+"""The one small interface every target kind implements, and the running-session handle.
+
+A target runs qmail-smtpd sessions on a case's fixture (and qmail-remote jobs, where it
+can), hands the harness the client end of a connected socket, and reports how the program
+ended. Paths: the fixture is built on the harness's side; `place()` says where the target
+will see it, `upload()`/`download()` move it for targets that do not share our filesystem.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import socket
+import subprocess
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.cases import Case
+from harness.fixtures import FIXTURES_DIR, Fixture
+from harness.transcript import Transcript
+
+__all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "exit_status"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefOptions:
+    """How the reference must be configured to be this target's yardstick."""
+
+    version: str = "1.08"
+    tls_build: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoteOutcome:
+    stdout: bytes
+    exit: int | None
+    stderr: bytes
+
+
+def exit_status(wait_status: int) -> int:
+    """A wait status as a shell would show it: the exit code, or 128+N for signal N."""
+    if os.WIFSIGNALED(wait_status):
+        return 128 + os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+class Running(ABC):
+    """A qmail-smtpd session in progress: `sock` is our end of its stdin/stdout."""
+
+    sock: socket.socket
+
+    @abstractmethod
+    def finish(self, timeout: float) -> tuple[int | None, bytes]:
+        """Wait for the program to end; (exit status or None if unknown, stderr).
+        Raises TimeoutError if it does not end in time (the caller kills it)."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Kill it and everything it started; never raises."""
+
+
+class PopenRunning(Running):
+    """A session run by a local child process (its own process group), waited on with a
+    pidfd so that waiting never polls."""
+
+    def __init__(self, argv: list[str], env: dict[str, bytes], stderr_path: Path,
+                 cwd: str | None = None) -> None:
+        ours, theirs = socket.socketpair()
+        self.sock = ours
+        self.stderr_path = stderr_path
+        with open(stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=err,
+                                         env={k.encode(): v for k, v in env.items()},
+                                         cwd=cwd, start_new_session=True, close_fds=True)
+        theirs.close()
+
+    def finish(self, timeout: float) -> tuple[int | None, bytes]:
+        fd = os.pidfd_open(self.proc.pid)
+        try:
+            if not select.select([fd], [], [], timeout)[0]:
+                raise TimeoutError
+        finally:
+            os.close(fd)
+        code = self.proc.wait()
+        return (128 - code if code < 0 else code), self.stderr_path.read_bytes()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class Target(ABC):  # noqa: B024 - the hooks with bodies are optional
+    """One MTA under test. `spec` is what the user typed; `name` labels reports."""
+
+    spec: str = ""
+    name: str = ""
+    kind: str = ""
+    ref: RefOptions = RefOptions()
+    controls_fixtures: bool = True  # False: cases that need our control files are not applicable
+    runs_remote: bool = False  # can it run qmail-remote jobs?
+
+    def start(self) -> None:  # noqa: B027 - optional hook
+        """Bring the target up (start a container, check the install). May raise TargetFault."""
+
+    def stop(self) -> None:  # noqa: B027 - optional hook
+        """Tear down everything start() made; never raises, safe to call twice."""
+
+    def place(self, local: Path) -> tuple[str, str]:
+        """(home, fixtures) as the target sees the case's home and our fixtures/ directory."""
+        return str(local), str(FIXTURES_DIR)
+
+    def upload(self, fx: Fixture) -> None:  # noqa: B027 - optional hook
+        """Make the built fixture visible to the target (no-op when it shares our files)."""
+
+    def download(self, fx: Fixture) -> None:  # noqa: B027 - optional hook
+        """Bring back what the observers read (queue capture, fd3, out/) into fx.local."""
+
+    def recorded(self, case: Case) -> Transcript | None:
+        """A transcript recorded earlier instead of a live run (golden targets)."""
+        return None
+
+    @abstractmethod
+    def smtpd(self, fx: Fixture) -> Running:
+        """Start one qmail-smtpd session on the fixture."""
+
+    def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
+        raise NotImplementedError(f"{self.name} does not run qmail-remote")
+
+    def describe(self) -> dict[str, str]:
+        return {"spec": self.spec, "name": self.name, "kind": self.kind,
+                "reference": f"{self.ref.version}{'' if self.ref.tls_build else ' no-tls'}"}
