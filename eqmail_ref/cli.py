@@ -2,6 +2,7 @@
 
   eqmail-ref smtpd [options] [checkpassword args...]   ucspi program (env + fd 0/1)
   eqmail-ref serve --listen HOST:PORT [options] [-- checkpassword args...]
+  eqmail-ref remote [options] HOST SENDER RECIP...      qmail-remote (message on stdin)
 """
 
 from __future__ import annotations
@@ -103,12 +104,6 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _remote(args: argparse.Namespace) -> int:
-    from eqmail_ref.shell.remote_shell import main_remote
-
-    return main_remote(args.args, _home(args.qmail_home), get_version(args.eqmail_version))
-
-
 def _selfcheck(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -123,6 +118,13 @@ def _selfcheck(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["remote"]:
+        # qmail-remote has its own options (eqmail_ref.shell.remote_main owns them, with
+        # --help); handing it the rest of the command line keeps one definition.
+        from eqmail_ref.shell.remote_main import main_remote
+
+        return main_remote(argv[1:])
     parser = argparse.ArgumentParser(prog="eqmail-ref", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,12 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpassword", nargs=argparse.REMAINDER,
                    help="-- checkpassword program and its arguments")
     p.set_defaults(func=_serve)
-    p = sub.add_parser("remote", help="deliver stdin like qmail-remote: HOST SENDER RECIP...")
-    p.add_argument("--qmail-home", metavar="DIR",
-                   help="the directory holding control/ (default: $QMAILHOME)")
-    p.add_argument("--version", dest="eqmail_version", default="1.08", choices=sorted(VERSIONS))
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="HOST SENDER RECIP...")
-    p.set_defaults(func=_remote)
+    # Listed for --help only: main() hands `remote` to eqmail_ref.shell.remote_main first.
+    sub.add_parser("remote", add_help=False,
+                   help="deliver stdin like qmail-remote: [options] HOST SENDER RECIP... "
+                        "(eqmail-ref remote --help)")
     p = sub.add_parser("selfcheck", help="run the spec's verified examples against the reference")
     p.add_argument("--cases", default=str(Path(__file__).resolve().parent.parent / "conformance"
                                           / "selfcheck.toml"), metavar="FILE")

@@ -6,12 +6,11 @@ import pytest
 
 from eqmail_ref.remote.report import (
     HUGE_TEXT,
-    PERM_PARTIAL_LINE,
     SmtpReplyParser,
-    connected_failure,
-    delivered,
-    fixed,
+    connection_died,
+    fmt_address,
     host_not_found,
+    quit_report,
     recipient_rejected,
 )
 
@@ -49,13 +48,13 @@ def test_reports() -> None:
     assert recipient_rejected(550, IP, b"550 no such user\n") == (
         b"h127.0.0.1 does not like recipient.\nRemote host said: 550 no such user\n\0")
     assert recipient_rejected(450, IP, b"450 later\n")[:1] == b"s"
-    assert delivered(IP, b"250 ok queued\n") == (
+    assert quit_report(b"K", IP, b" accepted message", b"250 ok queued\n") == (
         b"K127.0.0.1 accepted message.\nRemote host said: 250 ok queued\n\0")
-    assert connected_failure(b"Z", b"Connected to ", IP, b" but greeting failed",
-                             b"421 busy\0\n") == (
+    assert quit_report(b"ZConnected to ", IP, b" but greeting failed", b"421 busy\0\n") == (
         b"ZConnected to 127.0.0.1 but greeting failed.\nRemote host said: 421 busy?\n\0")
-    assert fixed(PERM_PARTIAL_LINE) == (
-        b"DSMTP cannot transfer messages with partial final lines. (#5.6.2)\n\0")
+    assert quit_report(b"DGiving up on ", IP, b"", b"") == b"DGiving up on 127.0.0.1.\n\0"
+    assert connection_died(IP, critical=True, ssl_error=b"timed out") == (
+        b"ZConnected to 127.0.0.1 but connection died. Possible duplicate! timed out (#4.4.2)\n\0")
     assert host_not_found(b"bad host\x80") == (
         b"DSorry, I couldn't find any host named bad?host?. (#5.1.2)\n\0")
 
@@ -65,3 +64,17 @@ def test_incomplete_replies_wait(data: bytes) -> None:
     p = SmtpReplyParser()
     p.feed(data)
     assert p.next_reply() is None
+
+
+@pytest.mark.parametrize("ip, text", [
+    (IP, b"127.0.0.1"),
+    (bytes(15) + b"\x01", b"::1"),
+    (b"\x20\x01\x0d\xb8" + bytes(10) + b"\x00\x01", b"2001:db8::1"),
+    (b"\xfe\x80" + bytes(13) + b"\x05", b"fe80::5"),
+    (bytes(10) + b"\xff\xff\x7f\x00\x00\x01", b"::ffff:127.0.0.1"),
+    # every zero run compresses, and nothing closes a trailing one (b:ip.c ip6_fmt, 360e06b)
+    (b"\x00\x01" + bytes(4) + b"\x00\x02" + bytes(8), b"1::2:"),
+])
+def test_address_format(ip: bytes, text: bytes) -> None:
+    """outhost(): 1.09's ip6_fmt compresses EVERY run of zero groups (spec §5.4)."""
+    assert fmt_address(ip) == text

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "SmtpReplyParser", "Reply", "fmt_ip", "remote_said", "accepted", "recipient_rejected",
-    "connected_failure", "fixed", "host_not_found", "delivered", "USAGE", "HUGE_TEXT",
+    "SmtpReplyParser", "Reply", "fmt_address", "ip6_fmt", "remote_said", "recipient_rejected",
+    "quit_report", "connection_died", "host_not_found", "USAGE", "HUGE_TEXT",
     "TEMP_NOMEM", "TEMP_OSERR", "TEMP_NOCONN", "TEMP_CHDIR", "TEMP_CONTROL", "TEMP_DNS",
     "TEMP_DNSCANON", "PERM_PARTIAL_LINE", "PERM_NOMX", "PERM_AMBIGMX",
 ]
@@ -79,7 +79,36 @@ class SmtpReplyParser:
         return Reply(code=code, text=text)
 
 
-def fmt_ip(ip: bytes) -> bytes:
+def ip6_fmt(ip: bytes) -> bytes:
+    """eQmail 1.09's ip6_fmt(): every run of zero groups shrinks to one more colon, groups
+    in lowercase hex without leading zeros. (A v4-mapped address, ::ffff:a.b.c.d, is shown
+    dotted here; the C code passes a struct where a pointer is expected there.)"""
+    out = bytearray()
+    compressing = False
+    for j in range(0, 16, 2):
+        if j == 12 and ip[:12] == b"\0" * 10 + b"\xff\xff":
+            out += b".".join(b"%d" % o for o in ip[12:])
+            break
+        group = ip[j] << 8 | ip[j + 1]
+        if group == 0:
+            if not compressing:
+                compressing = True
+                if j == 0:
+                    out += b":"
+        else:
+            if compressing:
+                compressing = False
+                out += b":"
+            out += b"%x" % group
+            if j < 14:
+                out += b":"
+    return bytes(out)
+
+
+def fmt_address(ip: bytes) -> bytes:
+    """outhost(): a dotted quad, or ip6_fmt for IPv6 (1.09)."""
+    if len(ip) == 16:
+        return ip6_fmt(ip)
     return b".".join(b"%d" % octet for octet in ip)
 
 
@@ -90,27 +119,22 @@ def remote_said(text: bytes) -> bytes:
     return b"Remote host said: " + text.replace(b"\0", b"?")
 
 
-def accepted() -> bytes:
-    return b"r\0"
-
-
 def recipient_rejected(code: int, ip: bytes, text: bytes) -> bytes:
-    """`h` (5xx) or `s` (otherwise) for one recipient."""
+    """`h` (5xx) or `s` (4xx) for one recipient."""
     letter = b"h" if code >= 500 else b"s"
-    return letter + fmt_ip(ip) + b" does not like recipient.\n" + remote_said(text) + b"\0"
+    return letter + fmt_address(ip) + b" does not like recipient.\n" + remote_said(text) + b"\0"
 
 
-def connected_failure(letter: bytes, prefix: bytes, ip: bytes, suffix: bytes, text: bytes) -> bytes:
-    """quit(): prefix, the IP, suffix, ".\\n", then the remote's last reply, NUL."""
-    return letter + prefix + fmt_ip(ip) + suffix + b".\n" + remote_said(text) + b"\0"
+def quit_report(prepend: bytes, ip: bytes, append: bytes, text: bytes) -> bytes:
+    """quit()'s report: prepend, the address, append, ".\n", the remote's last reply, NUL."""
+    return prepend + fmt_address(ip) + append + b".\n" + remote_said(text) + b"\0"
 
 
-def delivered(ip: bytes, text: bytes) -> bytes:
-    return connected_failure(b"K", b"", ip, b" accepted message", text)
-
-
-def fixed(report: bytes) -> bytes:
-    return report + b"\0"
+def connection_died(ip: bytes, *, critical: bool, ssl_error: bytes = b"") -> bytes:
+    """dropped(): "Possible duplicate!" only between the final dot and its reply."""
+    return (b"ZConnected to " + fmt_address(ip) + b" but connection died. "
+            + (b"Possible duplicate! " if critical else b"")
+            + (ssl_error + b" " if ssl_error else b"") + b"(#4.4.2)\n\0")
 
 
 def host_not_found(host: bytes) -> bytes:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from eqmail_ref.cbytes import ip_scan, scan_ulong
 
-__all__ = ["ColonMap", "Route", "route_for", "Binding", "binding_for", "SENTINEL_PASSWORD"]
+__all__ = ["ColonMap", "Route", "route_for", "Binding", "binding_for", "SENTINEL_PASSWORD",
+           "BAD_BINDING"]
 
 # A user without a password on the LAST smtproutes line: qmail-remote reads the password
 # past the end of the entry, where djb's stralloc left its 'Z' sentinel. Verified: real
@@ -100,6 +101,7 @@ class Binding:
     error: bytes | None = None  # a Z report: the value did not parse as an IPv4 address
 
 
+# The Giam text (spec §6): no surviving eQmail 1.08 source shows its own.
 BAD_BINDING = b"ZUnable to parse IP address in control/domainbindings (#4.3.0)\n"
 
 
