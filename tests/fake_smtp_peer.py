@@ -48,6 +48,7 @@ class PeerConnection:
     tls_version: str | None = None
     tls_cipher: str | None = None
     tls_error: str | None = None
+    tls_client_cert: dict[str, object] | None = None  # when tls_context asks for one
 
 
 class SmtpPeer:
@@ -101,6 +102,7 @@ class SmtpPeer:
                 rec.tls_version = tls.version()
                 cipher = tls.cipher()
                 rec.tls_cipher = cipher[0] if cipher else None
+                rec.tls_client_cert = dict(tls.getpeercert() or {}) or None
                 continue
             if isinstance(item, GREET):
                 sock.sendall(item.data)

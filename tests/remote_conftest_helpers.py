@@ -148,11 +148,17 @@ def make_home(root: Path, files: Mapping[str, str | bytes] | None = None) -> Pat
 def run_remote(home: Path, *args: str, message: bytes = b"Subject: x\n\nhi\n",
                options: tuple[str, ...] = ()) -> bytes:
     """The reference's `remote` entry point as a process; returns its stdout (the report)."""
+    return run_remote_both(home, *args, message=message, options=options)[0]
+
+
+def run_remote_both(home: Path, *args: str, message: bytes = b"Subject: x\n\nhi\n",
+                    options: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+    """(stdout, stderr) of `eqmail-ref remote`; it must exit 0 without a traceback."""
     done = subprocess.run([*REMOTE_MAIN, "--qmail-home", str(home), *options, *args],
                           input=message, capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode(errors="replace")
     assert b"Traceback" not in done.stderr, done.stderr.decode(errors="replace")
-    return done.stdout
+    return done.stdout, done.stderr
 
 
 # --------------------------------------------------------------- real qmail-remote (optional)

@@ -26,6 +26,7 @@ G, EHLO, OK, GO, QUEUED = (b"220 mx ESMTP\r\n", b"250-mx\r\n250 8BITMIME\r\n", b
                            b"354 go\r\n", b"250 queued\r\n")
 FLOW = [G, EHLO, OK, OK, GO, QUEUED]
 DNS_HOST = "127.0.0.153"
+TEMP_DNS = b"ZSorry, I couldn't find any host by that name. (#4.1.2)\n\0"
 
 
 def _can_listen(host: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
@@ -127,6 +128,28 @@ CASES = [
            routes="x.example:relay.test:2525\n"),
     MxCase("relay-that-is-me-is-used", {}, {"127.0.0.1": FLOW}, b"r\0" + K("127.0.0.1"),
            routes="x.example:127.0.0.1\n"),
+    # how glibc's answers reach dns.c (spec §5.4): soft = TRY_AGAIN, everything else hard
+    MxCase("notimp-rcode", {("x.example", "MX"): "NOTIMP"}, {}, TEMP_DNS),
+    MxCase("lame-empty-answer-without-aa-ra", {("x.example", "MX"): "LAME"}, {}, TEMP_DNS),
+    MxCase("mx-query-answered-by-a-cname-falls-back-to-a",
+           {("x.example", "CNAME"): ["real.example."], ("real.example", "A"): ["127.0.0.36"]},
+           {"127.0.0.36": FLOW}, b"r\0" + K("127.0.0.36"), rcpt=b"RCPT TO:<r@real.example>\r\n"),
+    # bad smtproutes values (issue 4): a relay that is not a whole literal is a name to look up
+    MxCase("relay-literal-with-junk-is-a-name", {}, {},
+           b"DSorry, I couldn't find any host named 127.0.0.1x. (#5.1.2)\n\0",
+           [("127.0.0.1x", "A")], routes="x.example:127.0.0.1x\n"),
+    MxCase("relay-unclosed-bracket-is-a-name", {}, {},
+           b"DSorry, I couldn't find any host named [127.0.0.1. (#5.1.2)\n\0",
+           routes="x.example:[127.0.0.1:26\n"),
+    MxCase("relay-name-too-long-is-never-asked", {}, {},
+           b"DSorry, I couldn't find any host named " + b"a" * 300 + b". (#5.1.2)\n\0", [],
+           routes="x.example:" + "a" * 300 + "\n"),
+    MxCase("relay-label-too-long-is-never-asked", {}, {},
+           b"DSorry, I couldn't find any host named " + b"b" * 64 + b".test. (#5.1.2)\n\0", [],
+           routes="x.example:" + "b" * 64 + ".test\n"),
+    MxCase("host-bytes-outside-33-126-shown-as-?", {}, {},
+           b"DSorry, I couldn't find any host named bad?host??. (#5.1.2)\n\0",
+           args=("bad host\t\x7f", "s@y.org", "r@[127.0.0.1]")),
 ]
 
 
