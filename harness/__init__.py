@@ -1,4 +1,5 @@
-"""The conformance harness: targets, observers, sessions, diff, verdicts, reports.
+"""The conformance harness: case -> target.start(fixture) -> session.drive() -> transcript ->
+normalize() -> diff(reference, target) -> verdict -> report (ARCHITECTURE.md).
 
-Not built yet (issue: "Harness engine"). Until then `eqmail-ref selfcheck` is the main job.
-"""
+Entry points: the `qmc` command (harness/cli.py), the pytest plugin (harness/pytest_plugin.py)
+and the nox sessions."""

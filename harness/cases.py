@@ -46,7 +46,7 @@ _REPEAT = re.compile(r"\{\{(\d+)\*([^{}]*)\}\}")
 _ID = re.compile(r"^\d+(\.\d+)+$")
 _VERSIONS = ("1.08", "1.09")
 _CASE_KEYS = {"id", "title", "spec", "tags", "versions", "grade", "profile", "files", "env", "args",
-              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "timeout"}
+              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "timeout", "tls_build"}
 _STEP_KEYS = {"send", "replies", "starttls", "cram_md5", "close", "tls_version", "ciphers"}
 
 
@@ -99,6 +99,7 @@ class Case:
     dns: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
     timeout: float = 10.0
+    tls_build: bool | None = None  # only for targets built with (True) or without (False) TLS
 
     @property
     def category(self) -> int:
@@ -202,6 +203,7 @@ def _parse_case(raw: dict[str, Any], source: str) -> Case:
         steps=steps, expect=dict(raw.get("expect", {})), accept=tuple(raw.get("accept", ())),
         remote=remote, relay=tuple(raw.get("relay", ())), dns=dict(raw.get("dns", {})),
         note=str(raw.get("note", "")), timeout=float(raw.get("timeout", 10.0)),
+        tls_build=raw.get("tls_build"),
     )
 
 

@@ -66,6 +66,11 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
             t.error = f"hang: the program did not exit within {case.timeout:g} s after the client closed"
             running.kill()
             return
+        if running.tree is not None and not running.tree.wait(case.timeout):
+            t.error = (f"hang: a program the session started (queue, plugin, checkpassword) still ran "
+                       f"{case.timeout:g} s after it ended")
+            running.kill()
+            return
     except BaseException:
         running.kill()
         raise

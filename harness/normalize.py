@@ -42,9 +42,13 @@ RULES: tuple[Rule, ...] = (
          _sub(rb"; \d+ \w+ \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"; DATE")),
     Rule("cram-challenge", "the CRAM-MD5 challenge <pid.time@host> is new every time (spec §4.4)", _cram),
     Rule("cram-fd3", "what checkpassword reads for CRAM-MD5 holds the digest of a new challenge",
-         _sub(rb"[0-9a-f]{32}\x00<\d+\.\d+@[^>]*>", b"DIGEST\x00<CHAL>")),
+         lambda d: _sub(rb"\x00<\d+\.\d+@[^>]*>\x00", b"\x00<CHAL>\x00")(
+             _sub(rb"[0-9a-f]{32}(\x00<\d+\.\d+@[^>]*>\x00)", rb"DIGEST\1")(d))),
     Rule("qmail-invoked", "qmail-queue's own Received line names its pid",
          _sub(rb"\(qmail \d+ invoked", b"(qmail PID invoked")),
+    Rule("tls-error", "the OpenSSL error text in '454 TLS ...: <error> (#4.3.0)' depends on the build",
+         _sub(rb"(454 TLS (?:missing certificate|no valid RSA private key|connection failed)): [^\r\n]*"
+              rb"(\(#4\.3\.0\))", rb"\1: ERROR \2")),
     Rule("tls-cipher", "the cipher named in 'ESMTPS (<cipher> encrypted)' depends on the OpenSSL build",
          _sub(rb"ESMTPS \([A-Za-z0-9_-]+ encrypted\)", b"ESMTPS (CIPHER encrypted)")),
 )

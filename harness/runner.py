@@ -61,6 +61,8 @@ def applicable(case: Case, target: Target) -> str:
     """Why `target` cannot run `case`, or "" if it can."""
     if target.ref.version not in case.versions:
         return f"the case is for eQmail {', '.join(case.versions)} only"
+    if case.tls_build is not None and case.tls_build != target.ref.tls_build:
+        return f"the case is for eQmail built {'with' if case.tls_build else 'without'} TLS only"
     if not target.controls_fixtures and "no-fixture" not in case.tags:
         return "needs control files the harness cannot set on this target"
     if case.kind == "REMOTE" and not target.runs_remote:

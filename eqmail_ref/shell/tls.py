@@ -21,6 +21,7 @@ the verify error at RCPT.
 from __future__ import annotations
 
 import re
+import os
 import ssl
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,11 @@ _RSA_KEY = re.compile(rb"-----BEGIN (RSA )?PRIVATE KEY-----")
 
 
 def _reason(exc: BaseException) -> bytes:
+    """The error text after "missing certificate: ". eQmail prints OpenSSL's error string; for
+    a file it cannot open that is the system library's fopen error, which we spell the same
+    way (OpenSSL 1.0's ERR_error_string) instead of Python's text with the path in it."""
+    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno:
+        return f"error:02001{exc.errno:03X}:system library:fopen:{os.strerror(exc.errno)}".encode()
     reason = getattr(exc, "reason", None) or str(exc)
     return str(reason).encode()
 

@@ -71,9 +71,11 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     if not arg:
         raise TargetSpecError(f"target {spec!r}: docker: wants an image, "
                               "e.g. docker:localhost/qmc/eqmail-ref:latest")
-    return DockerTarget(spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
-                        remote=options.get("remote", ""),
-                        version=_version(spec, options.get("version", "")), tls_build="no-tls" not in options)
+    target: Target = DockerTarget(
+        spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
+        remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
+        tls_build="no-tls" not in options)
+    return target
 
 
 def _tcp(spec: str, arg: str, options: dict[str, str]) -> Target:

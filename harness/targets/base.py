@@ -21,7 +21,7 @@ from harness.cases import Case
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.transcript import Transcript
 
-__all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "exit_status"]
+__all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "TreeWatch", "exit_status"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,10 +46,40 @@ def exit_status(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status)
 
 
+class TreeWatch:
+    """Knows when a process *and everything it started* has ended, without polling: each of
+    them inherits the write end of a pipe, and the read end sees EOF when the last one
+    exits. qmail-smtpd does not wait for an abandoned qmail-queue, so the queue capture may
+    still be writing when qmail-smtpd is gone; observers read only after this."""
+
+    def __init__(self) -> None:
+        self.read_end, self.write_end = os.pipe()
+        os.set_inheritable(self.write_end, True)
+
+    def spawned(self) -> None:
+        """Our copy of the write end goes once the child holds its own."""
+        if self.write_end >= 0:
+            os.close(self.write_end)
+            self.write_end = -1
+
+    def wait(self, timeout: float) -> bool:
+        """True when every holder has exited; False if some still run after `timeout`."""
+        self.spawned()
+        try:
+            while select.select([self.read_end], [], [], timeout)[0]:
+                if not os.read(self.read_end, 4096):
+                    return True
+            return False
+        finally:
+            os.close(self.read_end)
+            self.read_end = -1
+
+
 class Running(ABC):
     """A qmail-smtpd session in progress: `sock` is our end of its stdin/stdout."""
 
     sock: socket.socket
+    tree: TreeWatch | None = None  # set when the target can tell us its whole tree has ended
 
     @abstractmethod
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
@@ -70,11 +100,15 @@ class PopenRunning(Running):
         ours, theirs = socket.socketpair()
         self.sock = ours
         self.stderr_path = stderr_path
-        with open(stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=err,
-                                         env={k.encode(): v for k, v in env.items()},
-                                         cwd=cwd, start_new_session=True, close_fds=True)
-        theirs.close()
+        self.tree = TreeWatch()
+        try:
+            with open(stderr_path, "wb") as err:
+                self.proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=err,
+                                             env={k.encode(): v for k, v in env.items()}, cwd=cwd,
+                                             start_new_session=True, pass_fds=[self.tree.write_end])
+        finally:
+            theirs.close()
+            self.tree.spawned()
 
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
         fd = os.pidfd_open(self.proc.pid)

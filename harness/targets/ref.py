@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import TargetFault
 from harness.fixtures import Fixture
-from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, exit_status
+from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, TreeWatch, exit_status
 
 __all__ = ["RefTarget", "Zygote"]
 
@@ -61,14 +61,14 @@ class Zygote:
                     self.statuses[answer["id"]] = answer["status"]
                     self.ended[answer["id"]].set()
 
-    def spawn(self, argv: list[str], env: dict[str, bytes], stderr: Path, fd: int) -> int:
+    def spawn(self, argv: list[str], env: dict[str, bytes], stderr: Path, fds: list[int]) -> int:
         with self.lock:
             self.next_id += 1
             rid = self.next_id
             self.started[rid], self.ended[rid] = threading.Event(), threading.Event()
         request = {"id": rid, "argv": argv, "stderr": str(stderr),
                    "env": {k: v.decode("latin-1") for k, v in env.items()}}
-        socket.send_fds(self.sock, [json.dumps(request).encode()], [fd])
+        socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
         started = self.started[rid].wait(30)
         with self.lock:
             self.started.pop(rid, None)
@@ -114,10 +114,12 @@ class _ZygoteRunning(Running):
         self.sock = ours
         self.zygote = zygote
         self.stderr = stderr
+        self.tree = TreeWatch()
         try:
-            self.rid = zygote.spawn(argv, env, stderr, theirs.fileno())
+            self.rid = zygote.spawn(argv, env, stderr, [theirs.fileno(), self.tree.write_end])
         finally:
             theirs.close()
+            self.tree.spawned()
 
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
         status = self.zygote.wait(self.rid, timeout)

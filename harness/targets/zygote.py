@@ -24,13 +24,14 @@ import sys
 __all__ = ["serve"]
 
 
-def _child(request: dict[str, object], fd: int, control: socket.socket) -> None:
+def _child(request: dict[str, object], fd: int, tree: int, control: socket.socket) -> None:
     code = 70
     try:
         control.close()
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.set_wakeup_fd(-1)
+        os.set_inheritable(tree, True)  # every program the session starts holds it (TreeWatch)
         os.dup2(fd, 0)
         os.dup2(fd, 1)
         os.close(fd)
@@ -79,7 +80,7 @@ def serve(control: socket.socket) -> None:
                 _reap(children, by_id, control)
                 continue
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(control, 65536, 1)
+                msg, fds, _flags, _addr = socket.recv_fds(control, 65536, 2)
             except OSError:
                 msg, fds = b"", []
             if not msg:
@@ -94,8 +95,9 @@ def serve(control: socket.socket) -> None:
                 continue
             pid = os.fork()
             if pid == 0:
-                _child(request, fds[0], control)
-            os.close(fds[0])
+                _child(request, fds[0], fds[1], control)
+            for fd in fds:
+                os.close(fd)
             children[pid] = request["id"]
             by_id[request["id"]] = pid
             control.send(json.dumps({"id": request["id"], "pid": pid}).encode())

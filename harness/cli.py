@@ -1,0 +1,212 @@
+"""`qmc` (also `python -m harness`): the harness's command line.
+
+    qmc run [--target SPEC]... [--cases GLOB]... [--tag TAG]... [--baseline FILE] [--out DIR] [--jobs N]
+    qmc list [--cases GLOB]...
+    qmc show CASE-ID
+    qmc record --target SPEC --out DIR [--cases GLOB]...
+
+`run` with no --target is the main job: the catalogue against the reference 1.08 and 1.09
+side by side. Exit status: 0 when no result needs attention (FAILED or ERROR not in the
+baseline), 1 when some do, 2 for a usage or set-up error, 130 when interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.baseline import load_baseline, mark_known, write_baseline
+from harness.cases import CATALOGUE_DIR, Case, Catalogue, load_catalogue, select
+from harness.errors import HarnessError, TargetFault
+from harness.report.json_ import JsonReport
+from harness.report.junit import write_junit
+from harness.report.terminal import Progress, print_summary
+from harness.runner import CaseResult, Runner
+from harness.targets import make_target
+from harness.targets.base import Target
+from harness.verdict import BAD
+
+__all__ = ["main"]
+
+DEFAULT_TARGETS = ["ref", "ref:1.09"]
+
+
+def _catalogue(args: argparse.Namespace) -> tuple[Catalogue, list[Case]]:
+    paths = [Path(p) for p in args.catalogue] or [CATALOGUE_DIR]
+    catalogue = load_catalogue(paths)
+    return catalogue, select(catalogue.cases, args.cases, args.tag)
+
+
+def _start(specs: list[str]) -> list[Target]:
+    targets: list[Target] = []
+    try:
+        for spec in specs:
+            target = make_target(spec)
+            target.start()
+            targets.append(target)
+    except BaseException:
+        _stop(targets)
+        raise
+    return targets
+
+
+def _stop(targets: list[Target]) -> None:
+    for target in targets:
+        target.stop()
+
+
+def _write_html(index: dict[str, object], out: Path) -> Path | None:
+    try:
+        from harness.report.html import write_html
+    except ImportError:
+        return None
+    path: Path | None = write_html(index, out)
+    return path
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    catalogue, cases = _catalogue(args)
+    for problem in catalogue.problems:
+        print(f"qmc: {problem}", file=sys.stderr)
+    if not cases:
+        print("qmc: no case selected" + (f" by {args.cases}" if args.cases else ""), file=sys.stderr)
+        return 2
+    baseline = load_baseline(Path(args.baseline)) if args.baseline and Path(args.baseline).exists() else {}
+    targets = _start(args.target or DEFAULT_TARGETS)
+    out = Path(args.out)
+    report = JsonReport(out, targets, sys.argv[1:])
+    progress = Progress(len(cases) * len(targets))
+    results: list[CaseResult] = []
+
+    def arrived(result: CaseResult) -> None:
+        mark_known(result, baseline)
+        report.add(result)
+        results.append(result)
+        progress(result)
+
+    interrupted = False
+    try:
+        Runner(targets, cases, jobs=args.jobs, keep=args.keep, informational_fails=args.informational_fails,
+               progress=arrived).run()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        progress.close()
+        _stop(targets)
+        index_path = report.finish(interrupted=interrupted, problems=catalogue.problems)
+    from harness.report.json_ import load_index
+
+    index = load_index(out)
+    write_junit(index, out / "junit.xml")
+    html = _write_html(index, out)
+    print_summary(index)
+    print(f"reports: {index_path}, {out / 'junit.xml'}" + (f", {html}" if html else ""))
+    if args.update_baseline:
+        write_baseline(Path(args.update_baseline), results)
+        print(f"baseline written: {args.update_baseline}")
+    if interrupted:
+        return 130
+    needs_attention = any(r.verdict in BAD and not r.known for r in results)
+    return 1 if needs_attention or catalogue.problems else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    catalogue, cases = _catalogue(args)
+    for case in cases:
+        print(f"{case.id:<10} {','.join(case.versions):<10} {case.title}")
+    for problem in catalogue.problems:
+        print(f"qmc: {problem}", file=sys.stderr)
+    print(f"{len(cases)} cases", file=sys.stderr)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    catalogue, _ = _catalogue(args)
+    for case in catalogue.cases:
+        if case.id == args.case:
+            print(f"{case.id}  {case.title}\n  spec §{case.spec}  versions {', '.join(case.versions)}  "
+                  f"grade {case.grade}  profile {case.profile}  tags {', '.join(case.tags) or '-'}\n"
+                  f"  from {case.source}")
+            for name, content in case.files.items():
+                print(f"  file {name}: {content!r}")
+            for key, value in case.env.items():
+                print(f"  env {key}={value!r}")
+            for n, step in enumerate(case.steps, 1):
+                replies = f" replies={step.replies}" if step.data else ""
+                print(f"  step {n} {step.kind} {step.data!r}{replies}")
+            if case.expect:
+                print(f"  expect {case.expect}")
+            return 0
+    print(f"qmc: no case {args.case}", file=sys.stderr)
+    return 2
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from harness.targets.golden import write_golden
+
+    _, cases = _catalogue(args)
+    targets = _start([args.target])
+    try:
+        runner = Runner(targets, cases, jobs=args.jobs)
+        results = runner.run()
+    finally:
+        _stop(targets)
+    transcripts = [r.transcript for r in results if r.transcript is not None]
+    write_golden(Path(args.out), targets[0], transcripts)
+    errors = [r for r in results if r.transcript is not None and r.transcript.error]
+    for r in errors:
+        print(f"qmc: {r.case.id}: {r.transcript.error if r.transcript else ''}", file=sys.stderr)
+    print(f"recorded {len(transcripts)} transcripts of {args.target} in {args.out}")
+    return 1 if errors else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="qmc", description="conformance harness for qmail-compatible MTAs")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def selection(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--cases", action="append", default=[], metavar="GLOB", help="case ids, e.g. '4.*'")
+        sp.add_argument("--tag", action="append", default=[], help="only cases with this tag")
+        sp.add_argument("--catalogue", action="append", default=[], metavar="PATH",
+                        help="case files or directories (default: conformance/cases)")
+        sp.add_argument("--jobs", "-j", type=int, default=1)
+
+    run = sub.add_parser("run", help="run cases against targets and report")
+    run.add_argument("--target", "-t", action="append", default=[], metavar="SPEC",
+                     help="ref, ref:1.09, exec:/var/qmail, docker:IMAGE, tcp:HOST:PORT, golden:DIR "
+                          "(repeatable)")
+    run.add_argument("--out", default="reports", help="report directory (default: reports)")
+    run.add_argument("--baseline", help="accepted divergences (JSON); CI fails only on new ones")
+    run.add_argument("--update-baseline", metavar="FILE", help="write this run's divergences as a baseline")
+    run.add_argument("--informational-fails", action="store_true",
+                     help="policy: differences in informational cases (smuggling family) are FAILED")
+    run.add_argument("--keep", action="store_true", help="keep the case homes (in a qmc-* temp dir)")
+    selection(run)
+    run.set_defaults(func=cmd_run)
+    lst = sub.add_parser("list", help="list the selected cases")
+    selection(lst)
+    lst.set_defaults(func=cmd_list)
+    show = sub.add_parser("show", help="show one case")
+    show.add_argument("case")
+    selection(show)
+    show.set_defaults(func=cmd_show)
+    rec = sub.add_parser("record", help="save a target's transcripts as golden data")
+    rec.add_argument("--target", "-t", required=True)
+    rec.add_argument("--out", required=True)
+    selection(rec)
+    rec.set_defaults(func=cmd_record)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (HarnessError, TargetFault) as exc:
+        print(f"qmc: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("qmc: interrupted", file=sys.stderr)
+        return 130
