@@ -51,8 +51,12 @@ class Case:
     files: dict[str, str | bytes] = field(default_factory=dict)
     args: tuple[str, ...] = ("x.example", "s@y.org", "r@x.example")
     message: bytes = MSG
+    # control files made unreadable (replaced by a directory), or removed ("me")
+    broken: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
+TEMP_CONTROL = b"ZUnable to read control files. (#4.3.0)\n\0"
 CASES = [
     Case("success", [G, EHLO, OK, OK, GO, QUEUED], b"r\0" + accepted(),
          HEAD + BODY),
@@ -149,6 +153,14 @@ CASES = [
          routes="x.example:127.0.0.1:{port+65536}\n"),
     Case("route-relay-octet-wraps-at-8-bits", [G, EHLO, OK, OK, GO, QUEUED], b"r\0" + accepted(),
          routes="x.example:383.0.0.257:{port}\n"),
+    # the fixed rows of the report table (spec §5.1) that a home can provoke
+    Case("invoked-improperly", [], b"DI (qmail-remote) was invoked improperly. (#5.3.5)\n\0",
+         args=("x.example", "s@y.org")),
+    Case("no-helohost-and-no-me", [], TEMP_CONTROL, removed=("me",)),
+    Case("helohost-without-me", [G, EHLO, OK, OK, GO, QUEUED], b"r\0" + accepted(),
+         b"EHLO h.test\r\n" + HEAD[14:] + BODY, files={"helohost": "h.test\n"}, removed=("me",)),
+    *(Case(f"unreadable-{name}", [], TEMP_CONTROL, broken=(name,))
+      for name in ("me", "helohost", "smtproutes", "timeoutremote", "timeoutconnect")),
     Case("timeoutremote", [G], b"ZConnected to 127.0.0.1 but connection died. (#4.4.2)\n\0",
          b"EHLO mx.test\r\n", files={"timeoutremote": "1\n"}),
     Case("helohost-over-me", [G, EHLO, OK, OK, GO, QUEUED], b"r\0" + accepted(),
@@ -180,7 +192,14 @@ def _home(tmp: Path, case: Case, port: int, name: str) -> Path:
     files = dict(case.files)
     files["smtproutes"] = case.routes.replace("{port}", str(port)).replace("{port+65536}",
                                                                           str(port + 65536))
-    return make_home(tmp / name, files)
+    home = make_home(tmp / name, files)
+    for control in case.removed:
+        (home / "control" / control).unlink()
+    for control in case.broken:
+        path = home / "control" / control
+        path.unlink(missing_ok=True)
+        path.mkdir()
+    return home
 
 
 def _run(case: Case, tmp: Path, runner: str) -> tuple[bytes, bytes]:
@@ -209,3 +228,10 @@ def test_same_as_real_eqmail_108(case: Case, tmp_path: Path) -> None:
     if real_remote_binary() is None:
         pytest.skip("set $EQMAIL_REAL_REMOTE to a real eQmail 1.08 qmail-remote (run as root)")
     assert _run(case, tmp_path, "real") == _run(case, tmp_path, "ref")
+
+
+def test_home_that_cannot_be_entered(tmp_path: Path) -> None:
+    """The first row of the report table: chdir() to the qmail home fails. (The real binary
+    chdir()s to its compiled-in /var/qmail, which a test cannot take away.)"""
+    assert run_remote(tmp_path / "missing", "x.example", "s@y.org", "r@x.example") == (
+        b"ZUnable to switch to home directory. (#4.3.0)\n\0")

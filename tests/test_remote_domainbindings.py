@@ -78,6 +78,26 @@ def test_value_that_does_not_parse(tmp_path: Path, value: str) -> None:
         assert peer.connections == []
 
 
+@pytest.mark.parametrize("bindings, source, helo", [
+    ("bound.test 127.0.0.2\n", "127.0.0.1", b"mx.test"),  # no colon: the line is ignored
+    ("x" * 100000 + ":127.0.0.9\nbound.test:127.0.0.2\n", "127.0.0.2", b"bound.test"),  # huge key
+    ("bound.test:383.0.0.2\n", "127.0.0.2", b"bound.test"),  # ip_scan keeps each octet's low byte
+    ("bound.test:127.0.0.2.5\n", "127.0.0.2", b"bound.test"),  # a prefix is enough
+    ("# comment\n\n  \nBound.Test:127.0.0.2\t \n", "127.0.0.2", b"bound.test"),
+    ("bound.test:127.0.0.2\nbound.test:127.0.0.3\n", "127.0.0.3", b"bound.test"),  # last wins
+])
+def test_odd_lines(tmp_path: Path, bindings: str, source: str, helo: bytes) -> None:
+    report, peer = _deliver(tmp_path, "u@bound.test", bindings)
+    assert report.endswith(b"accepted message.\nRemote host said: 250 queued\n\0")
+    assert peer.only.peer[0] == source
+    assert peer.only.received.startswith(b"EHLO " + helo + b"\r\n")
+
+
+def test_huge_value_does_not_parse(tmp_path: Path) -> None:
+    report, peer = _deliver(tmp_path, "u@bound.test", "bound.test:" + "1" * 100000 + "\n")
+    assert (report, peer.connections) == (BAD, [])
+
+
 def _nonlocal_bind_allowed() -> bool:
     try:
         return Path("/proc/sys/net/ipv4/ip_nonlocal_bind").read_text().strip() != "0"
