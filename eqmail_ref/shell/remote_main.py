@@ -9,6 +9,8 @@ eqmail_ref.remote.delivery; this module performs its requests: DNS through dnspy
 (eqmail_ref.shell.remote_resolver) against --dns-server (default: the first nameserver of
 /etc/resolv.conf), sockets bound to the domainbindings address before connect(),
 timeoutconnect/timeoutremote, STARTTLS (eqmail_ref.shell.remote_tls).
+Warnings the core flags (port 465 in a TLS build: SMTPS is broken in real eQmail and
+reproduced, spec §5.5.1) go to stderr; stdout carries only the report.
 Options that only the reference has: --no-tls-build (behave like an eQmail built with
 -DEHLO and without TLS), --domainbindings-nonlocal (spec §6's uncertain path), --seed
 (the MX tie-break seed; default now + (pid << 16) as qmail-remote).
