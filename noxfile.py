@@ -1,4 +1,8 @@
-"""nox sessions: `nox -s conformance` (the main job), `tests`, `lint`, `bench`."""
+"""nox sessions: `conformance` (the main job), `tests`, `lint`, `bench`.
+
+    nox -s conformance                                  # the catalogue vs the reference 1.08 and 1.09
+    nox -s conformance -- -t docker:IMAGE -t ref        # any qmc run options
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,9 @@ nox.options.reuse_existing_virtualenvs = True
 
 @nox.session
 def conformance(session: nox.Session) -> None:
-    """Until the harness lands: the reference selfcheck (the spec's verified examples)."""
-    session.install("-e", ".")
-    session.run("eqmail-ref", "selfcheck", *session.posargs)
+    """`qmc run` with the given options; with none, the catalogue against ref and ref:1.09."""
+    session.install("-e", ".[harness]")
+    session.run("qmc", "run", *session.posargs)
 
 
 @nox.session
@@ -24,11 +28,11 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("-e", ".[test]")
-    session.run("ruff", "check", "eqmail_ref", "tests")
+    session.run("ruff", "check", ".")
     session.run("mypy")
 
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    session.install("-e", ".")
+    session.install("-e", ".[harness]")
     session.run("python", "bench/smtp_sessions.py", *session.posargs)

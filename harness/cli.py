@@ -61,7 +61,12 @@ def _write_html(index: dict[str, object], out: Path) -> Path | None:
         from harness.report.html import write_html
     except ImportError:
         return None
-    path: Path | None = write_html(index, out)
+    try:
+        path: Path | None = write_html(index, out)
+    except Exception as exc:  # noqa: BLE001 - a rendering bug must not lose the other reports
+        print(f"qmc: the HTML report failed ({type(exc).__name__}: {exc}); index.json is complete",
+              file=sys.stderr)
+        return None
     return path
 
 

@@ -232,7 +232,12 @@ def drive(sock: socket.socket, steps: tuple[Step, ...],
     plays = {SEND: lambda s, n: d.send(s, n), STARTTLS: d.starttls, CRAM_MD5: d.cram, CLOSE: d.close}
     if not steps or steps[-1].kind != CLOSE:
         steps = (*steps, Step(kind=CLOSE))
-    greeting, closed = d.replies(1)  # step 0: the server speaks first
+    try:
+        greeting, closed = d.replies(1)  # step 0: the server speaks first
+    except TimeoutError:
+        raise StepTimeout(f"no greeting within {timeout:g} s",
+                          [Exchange(step=0, kind="GREETING", received=bytes(d.reader.buf), event="timeout")]
+                          ) from None
     done: list[Exchange] = [Exchange(step=0, kind="GREETING", received=greeting, event=closed)]
     if closed:
         return done, d.tls

@@ -25,7 +25,7 @@ __all__ = ["ExecTarget"]
 
 # inside the namespace: $1 = case home, $2 = qmail home; then the program and its args
 _MOUNT = ('set -e; if [ -d "$2/bin" ]; then mkdir -p "$1/bin"; mount --bind "$2/bin" "$1/bin"; fi; '
-          'mount --bind "$1" "$2"; shift 2; exec "$@"')
+          'mount --rbind "$1" "$2"; shift 2; exec "$@"')
 
 
 class ExecTarget(Target):
