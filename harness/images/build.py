@@ -1,0 +1,136 @@
+"""Images without a registry: a Debian base made with debootstrap and imported into the local
+engine, then one small Containerfile per image on top of it.
+
+    localhost/qmc/base:bookworm          debootstrap --variant=minbase (made once, then reused)
+    localhost/qmc/eqmail-ref:latest      + python3, ucspi-tcp, openssl + this project's eqmail_ref
+    localhost/qmc/postfix|exim4|opensmtpd:latest   Debian's packages, for side-by-side baselines
+
+The Debian mirror is read at run time from the machine's apt sources (never written here).
+Every command is printed before it runs; a failure says which step and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.engine import podman_env
+from harness.errors import HarnessError
+
+__all__ = ["BASE", "IMAGES", "build", "debian_mirror", "image_exists", "engine_cli"]
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+BASE = "localhost/qmc/base:bookworm"
+IMAGES = {name: f"localhost/qmc/{'eqmail-ref' if name == 'ref' else name}:latest"
+          for name in ("ref", "postfix", "exim4", "opensmtpd")}
+SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+# the reference's entry point inside the image, as the console script would be
+ENTRY = '#!/bin/sh\nexec python3 -m eqmail_ref "$@"\n'
+
+
+class BuildError(HarnessError):
+    """An image build step failed; the message names the step."""
+
+
+def debian_mirror(sources: tuple[Path, ...] = SOURCES) -> str:
+    """The first Debian mirror serving the plain bookworm suite in the machine's apt sources."""
+    for path in sources:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if path.suffix == ".sources":  # deb822 stanzas
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(re.findall(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.M))
+                suites, uris = fields.get("Suites", "").split(), fields.get("URIs", "").split()
+                if "deb" in fields.get("Types", "").split() and "bookworm" in suites and uris:
+                    return str(uris[0])
+        else:
+            for line in text.splitlines():
+                words = line.split("#", 1)[0].split()
+                words = [w for w in words if not w.startswith("[")]
+                if len(words) >= 3 and words[0] == "deb" and words[2] == "bookworm":
+                    return words[1]
+    raise BuildError(f"no Debian bookworm mirror in {' or '.join(map(str, sources))}: "
+                     "add one to the apt sources, or set QMC_DEBIAN_MIRROR=URL")
+
+
+def engine_cli() -> str:
+    for tool in ("podman", "docker"):
+        if shutil.which(tool):
+            return tool
+    raise BuildError("no container engine: install podman (apt-get install podman runc) or docker")
+
+
+def _run(argv: list[str], *, stdin: int | None = None, what: str) -> None:
+    print("+", shlex.join(argv), flush=True)
+    try:
+        done = subprocess.run(argv, stdin=stdin, env=podman_env())
+    except OSError as exc:
+        raise BuildError(f"{what}: cannot run {argv[0]}: {exc}") from exc
+    if done.returncode:
+        raise BuildError(f"{what} failed (exit {done.returncode}); the output above says why")
+
+
+def image_exists(ref: str, cli: str | None = None) -> bool:
+    argv = [cli or engine_cli(), "image", "inspect", "--format", "{{.Id}}", ref]
+    return subprocess.run(argv, capture_output=True, env=podman_env()).returncode == 0
+
+
+def build_base(cli: str, *, force: bool = False) -> None:
+    if not force and image_exists(BASE, cli):
+        print(f"base image {BASE} exists: reused (--force-base rebuilds it)", flush=True)
+        return
+    if not shutil.which("debootstrap"):
+        raise BuildError("debootstrap is missing: apt-get install debootstrap")
+    if os.geteuid() != 0:
+        raise BuildError("debootstrap needs root")
+    mirror = os.environ.get("QMC_DEBIAN_MIRROR") or debian_mirror()
+    with tempfile.TemporaryDirectory(prefix="qmc-base-") as tmp:
+        root = Path(tmp) / "rootfs"
+        _run(["debootstrap", "--variant=minbase", "bookworm", str(root), mirror], what="debootstrap")
+        # apt lists and downloaded .debs are 80 MB the images never need
+        for junk in (root / "var/lib/apt/lists", root / "var/cache/apt/archives"):
+            for entry in junk.glob("*"):
+                if entry.is_file():
+                    entry.unlink()
+        print(f"+ tar -C {root} -c . | {cli} import - {BASE}", flush=True)
+        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+        assert tar.stdout is not None
+        try:
+            _run([cli, "import", "-", BASE], stdin=tar.stdout.fileno(), what="import of the base")
+        finally:
+            tar.stdout.close()
+            tar.wait()
+
+
+def _context(name: str, tmp: Path) -> Path:
+    """The build context: the Containerfile and, for the reference, this project's package."""
+    shutil.copy(HERE / f"{name}.Containerfile", tmp / "Containerfile")
+    if name == "ref":
+        shutil.copytree(ROOT / "eqmail_ref", tmp / "eqmail_ref",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        (tmp / "eqmail-ref").write_text(ENTRY)
+        (tmp / "eqmail-ref").chmod(0o755)
+    return tmp / "Containerfile"
+
+
+def build(name: str, *, force_base: bool = False) -> str:
+    """Build image `name` (ref, postfix, exim4, opensmtpd); returns its reference."""
+    if name not in IMAGES:
+        raise BuildError(f"unknown image {name!r}: one of {', '.join(IMAGES)}")
+    cli = engine_cli()
+    build_base(cli, force=force_base)
+    with tempfile.TemporaryDirectory(prefix="qmc-build-") as tmp:
+        containerfile = _context(name, Path(tmp))
+        _run([cli, "build", "-t", IMAGES[name], "-f", str(containerfile), tmp],
+             what=f"build of {IMAGES[name]}")
+    print(f"built {IMAGES[name]}", file=sys.stderr, flush=True)
+    return IMAGES[name]

@@ -1,0 +1,292 @@
+"""`docker:IMAGE`: an MTA in a container image, driven through the Docker Engine API (the
+`docker` SDK); Podman's Docker-compatible service works unchanged (harness/engine.py starts
+one when there is no DOCKER_HOST).
+
+start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
+so that we reach the container; no route out) and one container on it that only waits; it
+uploads fixtures/ to /qmc/fixtures. Each case's home is uploaded to /qmc/<n>; each session is
+an exec running the case's session script (harness/targets/docker_io.py), under a tcpserver
+of its own when the image has one, else over the exec's stdin/stdout.
+
+Two kinds of image:
+* the reference (label org.qmail-conformance.kind=eqmail-ref, `python -m harness.images build
+  ref`): sessions run `eqmail-ref smtpd --qmail-home /qmc/<n>`, concurrently.
+* a qmail whose programs have their home compiled in (`home=`, default /var/qmail; `smtpd=`
+  and `remote=` name the programs, default HOME/bin/qmail-smtpd and HOME/bin/qmail-remote):
+  each session runs in its own mount namespace (`unshare -m` inside the container, which is
+  why such a container gets CAP_SYS_ADMIN) where /qmc/<n> is bind-mounted over HOME with the
+  image's HOME/bin mounted back: the program reads the case's control files, sessions stay
+  independent and run concurrently, and the image's own files are never changed.
+
+Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import random
+import secrets
+import tarfile
+import threading
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from harness.engine import client
+from harness.errors import TargetFault, TargetSpecError
+from harness.fixtures import FIXTURES_DIR, Fixture
+from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
+from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
+
+__all__ = ["DockerTarget", "RUN_LABEL"]
+
+RUN_LABEL = "org.qmail-conformance.run"
+KIND_LABEL = "org.qmail-conformance.kind"
+ROOT = "/qmc"
+# waits without needing any program but sh: `read` on the never-written stdin
+_KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
+# as harness/targets/exec_.py: $1 = case home, $2 = qmail home, then the program and its args
+_MOUNT = ('set -e; if [ -d "$2/bin" ]; then mkdir -p "$1/bin"; mount --bind "$2/bin" "$1/bin"; fi; '
+          'mount --bind "$1" "$2"; shift 2; exec "$@"')
+
+
+def _tar(entries: dict[str, bytes | None], mode: int = 0o755) -> bytes:
+    """A tar of directories (None) and files, for put_archive."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in entries.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
+    entries: dict[str, bytes | None] = {prefix: None}
+    for path in sorted(local.rglob("*")):
+        name = f"{prefix}/{path.relative_to(local)}"
+        entries[name] = None if path.is_dir() else path.read_bytes()
+    return entries
+
+
+class DockerTarget(Target):
+    kind = "docker"
+    runs_remote = True
+
+    def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
+                 remote: str = "", version: str = "1.08", tls_build: bool = True) -> None:
+        self.spec = spec
+        self.name = spec
+        self.image = image
+        self.home = home
+        self.smtpd_path = smtpd
+        self.remote_path = remote
+        self.ref = RefOptions(version=version, tls_build=tls_build)
+        self.engine: Any = None
+        self.network: Any = None
+        self.container: Any = None
+        self.address = ""
+        self.run_id = secrets.token_hex(4)
+        self.reference = False  # the image is our reference (eqmail-ref entry point)
+        self.tcpserver = False
+        self.tokens: dict[str, str] = {}  # case dir -> its session script's marker token
+        self.lock = threading.Lock()
+
+    # -- bringing it up ------------------------------------------------------------------
+    def start(self) -> None:
+        if self.container is not None:
+            return
+        self.engine = client()
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        import docker
+
+        try:
+            labels = self.engine.images.get(self.image).labels or {}
+        except docker.errors.ImageNotFound:
+            raise TargetSpecError(f"image {self.image} not found: build it with "
+                                  "python -m harness.images build ref (local images are named "
+                                  "localhost/...)") from None
+        self.reference = labels.get(KIND_LABEL) == "eqmail-ref" and not self.smtpd_path
+        self.network = self._network()
+        try:
+            self.container = self.engine.containers.run(
+                self.image, entrypoint=["/bin/sh", "-c", _KEEPER], command=[], detach=True,
+                stdin_open=True, init=True, name=f"qmc-{self.run_id}-mta", hostname="mx",
+                network=self.network.name, labels={RUN_LABEL: self.run_id},
+                cap_add=[] if self.reference else ["SYS_ADMIN"])
+            self.container.reload()
+        except docker.errors.APIError as exc:
+            raise TargetFault(f"image {self.image} does not start: {exc.explanation or exc} "
+                              "(the image needs /bin/sh)") from None
+        if self.container.status != "running":
+            logs = self.container.logs().decode("utf-8", "replace")[-2000:]
+            raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
+        self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
+        self._check()
+        self.container.put_archive("/", _tar({ROOT.strip("/"): None, **_tree(FIXTURES_DIR, "qmc/fixtures")}))
+
+    def _network(self) -> Any:
+        import docker
+
+        used = set()
+        for net in self.engine.networks.list():
+            for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
+                if pool.get("Subnet"):
+                    used.add(pool["Subnet"])
+        free = [str(n) for n in ipaddress.ip_network("198.18.0.0/15").subnets(new_prefix=24)
+                if str(n) not in used]
+        last: Exception | None = None
+        for subnet in random.sample(free, min(5, len(free))):
+            gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+            pool = docker.types.IPAMPool(subnet=subnet, gateway=gateway)
+            ipam = docker.types.IPAMConfig(pool_configs=[pool])
+            try:
+                # internal: no route out; Podman's compat API makes it without DNS (dns_enabled false)
+                return self.engine.networks.create(f"qmc-{self.run_id}-net", driver="bridge", internal=True,
+                                                   ipam=ipam, labels={RUN_LABEL: self.run_id})
+            except docker.errors.APIError as exc:  # another run took the subnet meanwhile
+                last = exc
+        raise TargetFault(f"cannot create a private network for {self.spec}: {last}")
+
+    def _check(self) -> None:
+        program = ("eqmail-ref" if self.reference
+                   else self.smtpd_path or f"{self.home}/bin/qmail-smtpd")
+        probe = (f'command -v tcpserver >/dev/null && echo tcpserver; '
+                 f'command -v unshare >/dev/null && echo unshare; '
+                 f'command -v env >/dev/null && echo env; '
+                 f'command -v {program} >/dev/null && echo mta; true')
+        code, out = self.container.exec_run(["/bin/sh", "-c", probe])
+        facts = set(out.decode("utf-8", "replace").split())
+        if code != 0:
+            raise TargetFault(f"image {self.image} does not start: /bin/sh failed: {out[-500:]!r}")
+        if "mta" not in facts:
+            hint = "name it with docker:IMAGE,smtpd=PATH or home=DIR"
+            raise TargetSpecError(f"image {self.image}: no {program} in the image; {hint}")
+        if "env" not in facts:
+            raise TargetSpecError(f"image {self.image}: no env(1); the harness needs /bin/sh and env")
+        if not self.reference and "unshare" not in facts:
+            raise TargetSpecError(f"image {self.image}: no unshare(1) (util-linux): needed to give "
+                                  f"{program} the case's control files at {self.home}")
+        self.tcpserver = "tcpserver" in facts
+
+    def stop(self) -> None:
+        for thing in (self.container, self.network):
+            if thing is None:
+                continue
+            try:
+                if thing is self.container:
+                    thing.remove(force=True)
+                else:
+                    thing.remove()
+            except Exception:  # noqa: BLE001, S110 - stop never raises; leftovers are labelled
+                pass
+        self.container = self.network = None
+
+    # -- files -------------------------------------------------------------------------------
+    def _dir(self, local: Path) -> str:
+        return f"{ROOT}/{local.name}"
+
+    def place(self, local: Path) -> tuple[str, str]:
+        return (self._dir(local) if self.reference else self.home), f"{ROOT}/fixtures"
+
+    def upload(self, fx: Fixture) -> None:
+        """The case's home and its session script, in one archive."""
+        self._need()
+        workdir = self._dir(fx.local)
+        token = secrets.token_hex(6)
+        script = session_script(workdir, token, fx.env, self._argv(fx, "smtpd", fx.args), self.tcpserver)
+        with self.lock:
+            self.tokens[workdir] = token
+        self.container.put_archive("/", _tar({**_tree(fx.local, workdir.strip("/")),
+                                              f"{workdir.strip('/')}/.run": script}))
+
+    def download(self, fx: Fixture) -> None:
+        self._need()
+        try:
+            stream, _ = self.container.get_archive(self._dir(fx.local))
+        except Exception as exc:  # noqa: BLE001 - the container died under us
+            raise TargetFault(f"{self.spec}: cannot read the case's files back: {exc}") from None
+        data = b"".join(stream)
+        top = PurePosixPath(self._dir(fx.local)).name
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar.getmembers():
+                parts = PurePosixPath(member.name).parts
+                if not member.isfile() or parts[:1] != (top,) or ".." in parts or len(parts) < 2:
+                    continue
+                if parts[1] not in ("q", "out", "fd3", ".stderr"):
+                    continue
+                target = fx.local.joinpath(*parts[1:])
+                target.parent.mkdir(parents=True, exist_ok=True)
+                source = tar.extractfile(member)
+                target.write_bytes(source.read() if source else b"")
+
+    def _need(self) -> None:
+        if self.container is None:
+            raise TargetFault(f"{self.spec}: not started")
+
+    # -- programs ----------------------------------------------------------------------------
+    def _argv(self, fx: Fixture, program: str, args: list[bytes]) -> list[bytes]:
+        if self.reference:
+            flags = ["--version", self.ref.version, "--qmail-home", fx.home]
+            if not self.ref.tls_build:
+                flags.append("--no-tls-build")
+            if program == "smtpd":
+                flags += ["--auth-sleep-scale", "0"]
+            return [b"eqmail-ref", program.encode(), *(f.encode() for f in flags), *args]
+        path = (self.smtpd_path or f"{self.home}/bin/qmail-smtpd" if program == "smtpd"
+                else self.remote_path or f"{self.home}/bin/qmail-remote")
+        return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", _MOUNT.encode(), b"sh",
+                self._dir(fx.local).encode(), self.home.encode(), path.encode(), *args]
+
+    def _script(self, fx: Fixture, name: str, program: str, args: list[bytes], tcp: bool) -> tuple[str, str]:
+        token = secrets.token_hex(6)
+        workdir = self._dir(fx.local)
+        script = session_script(workdir, token, fx.env, self._argv(fx, program, args), tcp)
+        self.container.put_archive(workdir, _tar({name: script}))
+        return f"{workdir}/{name}", token
+
+    def smtpd(self, fx: Fixture) -> Running:
+        self._need()
+        workdir = self._dir(fx.local)
+        with self.lock:
+            token = self.tokens.pop(workdir, "")
+        if not token:
+            raise TargetFault(f"{self.spec}: smtpd() before upload() of {workdir}")
+        path = f"{workdir}/.run"
+        if self.tcpserver:
+            return TcpRunning(self.engine, self.container, path, token, self.address)
+        return StdioRunning(self.engine, self.container, path, token)
+
+    def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
+        """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
+        self._need()
+        path, token = self._script(fx, ".remote", "remote", [a.encode() for a in argv], False)
+        running = StdioRunning(self.engine, self.container, path, token)
+        out: list[bytes] = []
+        reader = running.sock
+        try:
+            reader.sendall(message)
+            reader.shutdown(1)
+            reader.settimeout(timeout)
+            try:
+                while data := reader.recv(65536):
+                    out.append(data)
+            except TimeoutError:
+                raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from None
+            code, stderr = running.finish(timeout)
+        except BaseException:
+            running.kill()
+            raise
+        running.stream.close()
+        reader.close()
+        return RemoteOutcome(stdout=b"".join(out), exit=code, stderr=stderr)

@@ -1,0 +1,297 @@
+"""The in-container side of `docker:` sessions: the session script, the exec stream and the
+two transports.
+
+Each session runs `/bin/sh /qmc/<n>/.run` (written by the harness, uploaded with the case):
+
+    exec 7<&0 8>&1 </dev/null >/dev/null          the socket lives only on fds 7 and 8
+    { env -i K=V... PROG ARGS 9>&1 <&7 >&8 7<&- 8>&- 2>.stderr; st=$?
+      echo QMC-ERR-<token>; cat .stderr; echo "QMC-EXIT-<token> $st"; } >&2 |
+      { cat >/dev/null; echo "QMC-TREE-<token>" >&2; } &
+    exec 7<&- 8>&-; wait $!; [kill tcpserver]
+
+so the program has exactly the case's environment (tcpserver's TCP* variables are dropped:
+the case sets its own), its stderr goes to a file, then is copied to the exec's stderr
+stream, where markers reach us: its exit status ($? is 128+N for signal N, as exit_status()
+gives) and, through the fd-9 pipe every descendant inherits, the end of its whole process tree
+(the queue program may outlive qmail-smtpd; observers read only after that).
+
+Transports: with `tcpserver` in the image, one tcpserver per session on a fresh port of the
+container's address (`-1` prints the port; the script kills it after its one session).
+Without it, the session is the exec's own stdin/stdout, pumped to a socketpair by a thread.
+Either way `kill()` kills the exec's process group: exec'd processes lead their own.
+"""
+
+from __future__ import annotations
+
+import shlex
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+from harness.errors import TargetFault
+from harness.targets.base import Running, TreeWatch
+
+__all__ = ["ExecStream", "session_script", "TcpRunning", "StdioRunning", "quote"]
+
+
+def quote(value: bytes) -> bytes:
+    """A sh single-quoted word for any bytes (NUL excepted: argv and env cannot hold it)."""
+    return b"'" + value.replace(b"'", b"'\\''") + b"'"
+
+
+def session_script(workdir: str, token: str, env: dict[str, bytes], argv: list[bytes],
+                   tcpserver: bool) -> bytes:
+    assignments = b" ".join(quote(k.encode() + b"=" + v) for k, v in sorted(env.items()))
+    command = b"env -i " + assignments + b" " + b" ".join(quote(a) for a in argv)
+    d = shlex.quote(workdir).encode()
+    t = token.encode()
+    return b"\n".join([
+        b"#!/bin/sh",
+        b"# written by the qmail-conformance harness for one session (harness/targets/docker_io.py)",
+        b"P=$PPID",
+        b"exec 7<&0 8>&1 </dev/null >/dev/null",
+        b"{ " + command + b" 9>&1 <&7 >&8 7<&- 8>&- 2>" + d + b"/.stderr; st=$?",
+        b'  echo "QMC-ERR-' + t + b'" >&2; cat ' + d + b'/.stderr >&2;',
+        b'  echo "QMC-EXIT-' + t + b' $st" >&2; } |',
+        b'  { cat >/dev/null; echo "QMC-TREE-' + t + b'" >&2; } 7<&- 8>&- &',
+        b"exec 7<&- 8>&-",
+        b"wait $!",
+        b'kill "$P"' if tcpserver else b":",
+        b"",
+    ])
+
+
+class ExecStream:
+    """The multiplexed output of one exec (8-byte frame headers: stream 1 stdout, 2 stderr),
+    read with deadlines. Markers on stderr are collected as they pass."""
+
+    def __init__(self, engine: Any, exec_id: str, raw: Any) -> None:
+        self.engine = engine
+        self.exec_id = exec_id
+        self.sock: socket.socket = getattr(raw, "_sock", raw)
+        self.keep = raw  # the SDK's wrapper owns the socket: keep it referenced
+        self.buf = b""
+        self.stderr = b""
+        self.stdout = b""  # what no on_stdout callback took (e.g. tcpserver's port)
+        self.ended = False
+
+    def _fill(self, deadline: float) -> bool:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        except OSError as exc:
+            if isinstance(exc, TimeoutError | socket.timeout):
+                raise TimeoutError from None
+            data = b""
+        if not data:
+            self.ended = True
+            return False
+        self.buf += data
+        return True
+
+    def frame(self, deadline: float) -> tuple[int, bytes] | None:
+        """The next (stream, data) frame, None at the end of the exec's output."""
+        while len(self.buf) < 8:
+            if self.ended or not self._fill(deadline):
+                return None
+        stream, size = struct.unpack(">BxxxL", self.buf[:8])
+        while len(self.buf) < 8 + size:
+            if self.ended or not self._fill(deadline):
+                return None
+        data, self.buf = self.buf[8:8 + size], self.buf[8 + size:]
+        if stream == 2:
+            self.stderr += data
+        return stream, data
+
+    def until(self, marker: bytes, deadline: float, on_stdout: Any = None) -> bytes | None:
+        """Read frames until a stderr line starting with `marker`; its rest, or None at EOF."""
+        while True:
+            at = self.stderr.find(marker)
+            if at >= 0 and b"\n" in self.stderr[at:]:
+                return self.stderr[at + len(marker):].split(b"\n", 1)[0].strip()
+            got = self.frame(deadline)
+            if got is None:
+                return None
+            if got[0] == 1:
+                if on_stdout is not None:
+                    on_stdout(got[1])
+                else:
+                    self.stdout += got[1]
+
+    def close(self) -> None:
+        for thing in (self.sock, self.keep):
+            try:
+                thing.close()
+            except OSError:
+                pass
+
+
+class _MarkerTree(TreeWatch):
+    """TreeWatch over the session script's tree marker instead of a local pipe."""
+
+    def __init__(self, running: _ExecRunning) -> None:  # noqa: D107 - no local pipe here
+        self.running = running
+        self.read_end = self.write_end = -1
+
+    def spawned(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> bool:
+        return self.running.wait_tree(timeout)
+
+
+class _ExecRunning(Running):
+    """What both transports share: the exec, its markers, killing its process group."""
+
+    def __init__(self, engine: Any, container: Any, script: str, token: str, *, stdin: bool) -> None:
+        self.engine = engine
+        self.container = container
+        self.token = token.encode()
+        created = engine.api.exec_create(container.id, ["/bin/sh", "-c", 'echo "QMC-PID $$" >&2; exec "$@"',
+                                                        "sh", *self.command(script)], stdin=stdin)
+        self.stream = ExecStream(engine, created["Id"], engine.api.exec_start(created["Id"], socket=True))
+        self.pid = b""
+        self.lock = threading.Lock()
+        self.tree = _MarkerTree(self)
+
+    def command(self, script: str) -> list[str]:
+        raise NotImplementedError
+
+    def _pid(self, deadline: float) -> None:
+        self.pid = self.stream.until(b"QMC-PID ", deadline) or b""
+
+    def finish(self, timeout: float) -> tuple[int | None, bytes]:
+        status = self.stream.until(b"QMC-EXIT-" + self.token + b" ", time.monotonic() + timeout,
+                                   self.on_stdout)
+        if status is None:
+            raise TargetFault(f"the container ended the session without an exit status "
+                              f"(killed or stopped?): {self.stream.stderr[-500:]!r}")
+        return int(status), self.program_stderr()
+
+    def program_stderr(self) -> bytes:
+        begin = b"QMC-ERR-" + self.token + b"\n"
+        text = self.stream.stderr
+        start = text.find(begin)
+        end = text.find(b"QMC-EXIT-" + self.token + b" ")
+        return text[start + len(begin):end] if 0 <= start < end else b""
+
+    def on_stdout(self, data: bytes) -> None:
+        pass
+
+    def wait_tree(self, timeout: float) -> bool:
+        try:
+            ended = self.stream.until(b"QMC-TREE-" + self.token, time.monotonic() + timeout) is not None
+        except TimeoutError:
+            return False
+        self.stream.close()
+        return ended
+
+    def kill(self) -> None:
+        """Kill the session's process group inside the container; never raises."""
+        try:
+            if self.pid.isdigit():
+                self.engine.api.exec_start(self.engine.api.exec_create(
+                    self.container.id, ["/bin/sh", "-c", f"kill -KILL -{int(self.pid)}"])["Id"])
+        except Exception:  # noqa: BLE001 - the container may be gone already: nothing to kill
+            pass
+        self.stream.close()
+        sock = getattr(self, "sock", None)
+        if sock is not None:
+            sock.close()
+
+
+class TcpRunning(_ExecRunning):
+    def __init__(self, engine: Any, container: Any, script: str, token: str, address: str,
+                 connect_timeout: float = 30.0) -> None:
+        self.address = address
+        super().__init__(engine, container, script, token, stdin=False)
+        deadline = time.monotonic() + connect_timeout
+        try:
+            self._pid(deadline)
+            while b"\n" not in self.stream.stdout:
+                got = self.stream.frame(deadline)
+                if got is None:
+                    raise TargetFault(f"tcpserver did not start in the container: "
+                                      f"{self.stream.stderr[-500:]!r}")
+                if got[0] == 1:
+                    self.stream.stdout += got[1]
+            port = self.stream.stdout.split(b"\n", 1)[0].strip()
+            if not port.isdigit():
+                raise TargetFault(f"tcpserver printed no port: {self.stream.stdout[:200]!r}")
+            self.sock = socket.create_connection((address, int(port)), timeout=connect_timeout)
+            self.sock.settimeout(None)
+        except BaseException:
+            self.kill()
+            raise
+
+    def command(self, script: str) -> list[str]:
+        # -1: print the port once listening; -H -R: no DNS or ident lookups (no egress anyway)
+        return ["tcpserver", "-1", "-H", "-R", "-l", "mx.test", self.address, "0", "/bin/sh", script]
+
+
+class StdioRunning(_ExecRunning):
+    """No tcpserver: the exec's stdin/stdout are the session, pumped from a socketpair. The
+    client sees the end of the session when the program's exit marker arrives (the exec
+    stream cannot tell the end of stdout apart from the end of the whole exec)."""
+
+    def __init__(self, engine: Any, container: Any, script: str, token: str) -> None:
+        super().__init__(engine, container, script, token, stdin=True)
+        self.sock, self.theirs = socket.socketpair()
+        self.exit: bytes | None = None
+        self.failed: BaseException | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._to_container, daemon=True).start()
+        threading.Thread(target=self._from_container, daemon=True).start()
+
+    def command(self, script: str) -> list[str]:
+        return ["/bin/sh", script]
+
+    def _to_container(self) -> None:
+        try:
+            while data := self.theirs.recv(65536):
+                self.stream.sock.sendall(data)
+            self.stream.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def _from_container(self) -> None:
+        try:
+            marker = b"QMC-EXIT-" + self.token + b" "
+            self.exit = self.stream.until(marker, time.monotonic() + 86400, self.theirs.sendall)
+            self.pid = self.stream.stderr.split(b"QMC-PID ", 1)[-1].split(b"\n", 1)[0].strip()
+        except BaseException as exc:  # noqa: BLE001 - reported by finish()
+            self.failed = exc
+        finally:
+            try:
+                self.theirs.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.done.set()
+
+    def finish(self, timeout: float) -> tuple[int | None, bytes]:
+        if not self.done.wait(timeout):
+            raise TimeoutError
+        if self.exit is None:
+            raise TargetFault(f"the container ended the session without an exit status: "
+                              f"{self.failed or self.stream.stderr[-500:]!r}")
+        return int(self.exit), self.program_stderr()
+
+    def wait_tree(self, timeout: float) -> bool:
+        self.done.wait(timeout)
+        return super().wait_tree(timeout)
+
+    def kill(self) -> None:
+        if not self.pid:
+            self.pid = self.stream.stderr.split(b"QMC-PID ", 1)[-1].split(b"\n", 1)[0].strip()
+        super().kill()
+        try:
+            self.theirs.close()
+        except OSError:
+            pass
