@@ -1,0 +1,277 @@
+"""The differential state machine: every generated step goes to the reference and to the
+target, and the two must answer the same after normalization (harness.normalize), end the
+same way and queue the same messages. Hypothesis shrinks a disagreement to a minimal
+session; `explore()` repeats the search with each finding's signature marked as known, so
+one run reports several distinct differences, not the first one only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
+from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+
+from harness.normalize import normalize_bytes
+from harness.property import strategies as gen
+from harness.property.backends import Ending, Hang, Side, count_replies
+
+__all__ = ["Finding", "Step", "Disagreement", "explore", "play", "reduce_steps", "signature_of"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One step of a generated session: bytes to send, or a CRAM-MD5 answer computed from
+    each side's own challenge (`cram` = (user, secret))."""
+
+    data: bytes = b""
+    cram: tuple[bytes, bytes] | None = None
+    replies: int = 0  # how many replies the reference gave
+
+
+@dataclass(kw_only=True)
+class Finding:
+    steps: list[Step]
+    step: int | None  # the differing step (1-based), None for the session's end
+    what: str  # "reply", "end", "queue", "exit", "hang", "crash"
+    reference: bytes
+    target: bytes
+    signature: str
+    rules: list[str] = field(default_factory=list)
+
+
+class Disagreement(AssertionError):
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(f"{finding.what} at step {finding.step}: reference {finding.reference!r}, "
+                         f"target {finding.target!r}")
+        self.finding = finding
+
+
+def _norm(data: bytes, used: set[str]) -> bytes:
+    return normalize_bytes(data, used)
+
+
+def signature_of(what: str, reference: bytes, target: bytes) -> str:
+    """Two findings with the same signature are the same difference: the first reply line
+    where they part (so a pipelined variant of a known difference is not a new one)."""
+    ref_lines, tgt_lines = reference.split(b"\n"), target.split(b"\n")
+    pair = next(((a, b) for a, b in zip(ref_lines, tgt_lines, strict=False) if a != b),
+                (ref_lines[len(tgt_lines)] if len(ref_lines) > len(tgt_lines) else b"",
+                 tgt_lines[len(ref_lines)] if len(tgt_lines) > len(ref_lines) else b""))
+    ref_line, tgt_line = (b.rstrip(b"\r")[:60].decode("latin-1") for b in pair)
+    return f"{what}: {ref_line!r} vs {tgt_line!r}"
+
+
+class Play:
+    """One session on both sides, step by step; raises Disagreement at the first difference."""
+
+    def __init__(self, ref: Side, tgt: Side, known: set[str]) -> None:
+        self.ref, self.tgt, self.known = ref, tgt, known
+        self.steps: list[Step] = []
+        self.used: set[str] = set()
+        self.last = {"ref": b"", "tgt": b""}
+        self.closed = False
+        self.ended = False
+        greeting = ref.open()
+        try:
+            self._compare(0, "reply", greeting, self._guard(lambda: tgt.open()))
+        except BaseException:
+            self.abort()
+            raise
+
+    def _guard(self, act: Callable[[], bytes]) -> bytes:
+        try:
+            return act()
+        except Hang as exc:
+            self._fail(len(self.steps) or None, "hang", b"", str(exc).encode())
+            raise AssertionError("unreachable") from None
+
+    def _fail(self, step: int | None, what: str, ref: bytes, tgt: bytes) -> None:
+        sig = signature_of(what, ref, tgt)
+        raise Disagreement(Finding(steps=list(self.steps), step=step, what=what, reference=ref, target=tgt,
+                                   signature=sig, rules=sorted(self.used)))
+
+    def _compare(self, step: int | None, what: str, ref: bytes, tgt: bytes) -> None:
+        a, b = _norm(ref, self.used), _norm(tgt, self.used)
+        if a != b:
+            if signature_of(what, a, b) in self.known:
+                self.closed = True  # a known difference: the rest of this session says nothing new
+                return
+            self._fail(step, what, a, b)
+
+    def step(self, data: bytes = b"", cram: tuple[bytes, bytes] | None = None) -> bytes:
+        if self.closed:
+            return b""
+        if cram is None:
+            got_ref = self.ref.send(data, 0)
+        else:
+            got_ref = self.ref.cram(*cram, self.last["ref"], 0)
+        n = count_replies(got_ref)
+        self.steps.append(Step(data=data, cram=cram, replies=n))
+        if cram is None:
+            got_tgt = self._guard(lambda: self.tgt.send(data, n))
+        else:
+            got_tgt = self._guard(lambda: self.tgt.cram(*cram, self.last["tgt"], n))
+        self.last = {"ref": got_ref or self.last["ref"], "tgt": got_tgt or self.last["tgt"]}
+        self._compare(len(self.steps), "reply", got_ref, got_tgt)
+        return got_ref
+
+    def end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        ref_end = self.ref.close()
+        try:
+            tgt_end: Ending = self.tgt.close()
+        except Hang as exc:
+            self._fail(None, "hang", b"", str(exc).encode())
+            return
+        if self.closed:
+            return
+        self._compare(None, "end", ref_end.rest, tgt_end.rest)
+        if ref_end.exit is not None and tgt_end.exit is not None and ref_end.exit != tgt_end.exit:
+            self._fail(None, "exit", str(ref_end.exit).encode(), str(tgt_end.exit).encode())
+        ref_q = b"\n====\n".join(m + b"\n--\n" + e for m, e in ref_end.queue)
+        tgt_q = b"\n====\n".join(m + b"\n--\n" + e for m, e in tgt_end.queue)
+        self._compare(None, "queue", ref_q, tgt_q)
+
+    def abort(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.tgt.abort()
+            try:
+                self.ref.close()
+            except Exception:  # noqa: BLE001 - the in-process side is only being discarded
+                pass
+
+
+def play(ref: Side, tgt: Side, steps: list[Step], known: frozenset[str] = frozenset()) -> Finding | None:
+    """Replay fixed steps on both sides (a saved finding); the finding, or None if they agree."""
+    try:
+        p = Play(ref, tgt, set(known))
+        try:
+            for s in steps:
+                p.step(s.data, s.cram)
+            p.end()
+        finally:
+            p.abort()
+    except Disagreement as exc:
+        return exc.finding
+    return None
+
+
+def reduce_steps(ref: Side, tgt: Side, finding: Finding, known: frozenset[str]) -> Finding:
+    """Hypothesis's stateful shrinker keeps leading steps it cannot delete in order; drop every
+    step whose removal keeps the same difference (one-at-a-time delta debugging)."""
+    best = finding
+    i = 0
+    while i < len(best.steps):
+        trial = best.steps[:i] + best.steps[i + 1:]
+        got = play(ref, tgt, trial, known)
+        if got is not None and got.signature == best.signature:
+            best = got
+        else:
+            i += 1
+    return best
+
+
+def _machine(ref: Side, tgt: Side, known: set[str], found: list[Finding]) -> type[RuleBasedStateMachine]:
+    class SmtpDifferential(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            try:
+                self.p = Play(ref, tgt, known)
+            except Disagreement as exc:  # the greetings differ
+                found.append(exc.finding)
+                raise
+            self.reply = b""
+
+        def _do(self, data: bytes = b"", cram: tuple[bytes, bytes] | None = None) -> None:
+            try:
+                self.reply = self.p.step(data, cram) or self.reply
+            except Disagreement as exc:
+                found.append(exc.finding)
+                raise
+
+        @rule(data=gen.commands())
+        def command(self, data: bytes) -> None:
+            self._do(data)
+
+        @rule(data=st.lists(gen.commands(), min_size=2, max_size=4))
+        def pipelined(self, data: list[bytes]) -> None:
+            self._do(b"".join(data))
+
+        @rule(data=st.sampled_from([b"EHLO client.test\r\n", b"HELO client.test\r\n",
+                                    b"MAIL FROM:<joe@example.org>\r\n", b"RCPT TO:<joe@example.org>\r\n",
+                                    b"RCPT TO:<ann@sub.example.net>\r\n", b"DATA\r\n", b"RSET\r\n",
+                                    b"AUTH LOGIN\r\n", b"AUTH PLAIN\r\n", b"AUTH CRAM-MD5\r\n",
+                                    b"AUTH PLAIN AGpvZQBzZWNyZXQ=\r\n", b"NOOP\r\n", b"VRFY joe\r\n"]))
+        def well_formed(self, data: bytes) -> None:
+            self._do(data)
+
+        @precondition(lambda self: self.reply.startswith(b"354"))
+        @rule(body=gen.bodies())
+        def body(self, body: bytes) -> None:
+            self._do(body)
+
+        @precondition(lambda self: self.reply.startswith(b"334"))
+        @rule(line=gen.auth_lines())
+        def auth_answer(self, line: bytes) -> None:
+            self._do(line)
+
+        @precondition(lambda self: self.reply.startswith(b"334 ") and len(self.reply) > 30)
+        @rule(cred=st.sampled_from([*gen.USERS, (b"joe", b"wrong")]))
+        def cram_answer(self, cred: tuple[bytes, bytes]) -> None:
+            self._do(cram=cred)
+
+        @rule(data=gen.garbage)
+        def garbage(self, data: bytes) -> None:
+            self._do(data)
+
+        @rule()
+        def quit(self) -> None:
+            self._do(b"QUIT\r\n")
+
+        def teardown(self) -> None:
+            try:
+                self.p.end()
+            except Disagreement as exc:
+                found.append(exc.finding)
+                raise
+            finally:
+                self.p.abort()
+
+    return SmtpDifferential
+
+
+def explore(ref: Side, tgt: Side, *, max_examples: int, seed: int, max_findings: int = 8,
+            known: set[str] | None = None, step_count: int = 12,
+            progress: Callable[[Finding], None] | None = None) -> list[Finding]:
+    """Search for disagreements; each one found is shrunk and then counted as known, and the
+    search starts again (same budget) until a round finds nothing new."""
+    known = set(known or ())
+    findings: list[Finding] = []
+    for round_no in range(max_findings):
+        found: list[Finding] = []
+        machine = _machine(ref, tgt, known, found)
+        hypothesis_seed(seed + round_no)(machine)
+        config = settings(max_examples=max_examples, stateful_step_count=step_count, deadline=None,
+                          database=None, print_blob=False, report_multiple_bugs=False,
+                          suppress_health_check=list(HealthCheck))
+        try:
+            run_state_machine_as_test(machine, settings=config)  # type: ignore[no-untyped-call]
+        except (Disagreement, HypothesisException, BaseExceptionGroup):
+            pass  # what was found is in `found`; a flaky target still leaves its finding there
+        if not found:
+            break
+        # hypothesis replays its shrunk example last
+        finding = reduce_steps(ref, tgt, found[-1], frozenset(known))
+        findings.append(finding)
+        known.add(finding.signature)
+        if progress:
+            progress(finding)
+    return findings
