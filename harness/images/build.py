@@ -33,6 +33,9 @@ IMAGES = {name: f"localhost/qmc/{'eqmail-ref' if name == 'ref' else name}:latest
 SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 # the reference's entry point inside the image, as the console script would be
 ENTRY = '#!/bin/sh\nexec python3 -m eqmail_ref "$@"\n'
+# ... and as programs with /var/qmail "compiled in" (the failed-AUTH pause scaled to 0, as `ref`)
+QMAIL_SMTPD = '#!/bin/sh\nexec python3 -m eqmail_ref smtpd --qmail-home /var/qmail --auth-sleep-scale 0 "$@"\n'
+QMAIL_REMOTE = '#!/bin/sh\nexec python3 -m eqmail_ref remote --qmail-home /var/qmail "$@"\n'
 
 
 class BuildError(HarnessError):
@@ -117,8 +120,9 @@ def _context(name: str, tmp: Path) -> Path:
     if name == "ref":
         shutil.copytree(ROOT / "eqmail_ref", tmp / "eqmail_ref",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        (tmp / "eqmail-ref").write_text(ENTRY)
-        (tmp / "eqmail-ref").chmod(0o755)
+        for script, text in (("eqmail-ref", ENTRY), ("qmail-smtpd", QMAIL_SMTPD), ("qmail-remote", QMAIL_REMOTE)):
+            (tmp / script).write_text(text)
+            (tmp / script).chmod(0o755)
     return tmp / "Containerfile"
 
 

@@ -18,7 +18,8 @@ Two kinds of image:
   image's HOME/bin mounted back: the program reads the case's control files, sessions stay
   independent and run concurrently, and the image's own files are never changed.
 
-Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`.
+Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`, `transport=auto|tcpserver|
+stdio` (auto: tcpserver when the image has one).
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ KIND_LABEL = "org.qmail-conformance.kind"
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
 _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
-# as harness/targets/exec_.py: $1 = case home, $2 = qmail home, then the program and its args
+# $1 = case home, $2 = qmail home, then the program and its args; --rbind (not --bind) so
+# that the bin/ mounted into the case home comes along
 _MOUNT = ('set -e; if [ -d "$2/bin" ]; then mkdir -p "$1/bin"; mount --bind "$2/bin" "$1/bin"; fi; '
-          'mount --bind "$1" "$2"; shift 2; exec "$@"')
+          'mount --rbind "$1" "$2"; shift 2; exec "$@"')
 
 
 def _tar(entries: dict[str, bytes | None], mode: int = 0o755) -> bytes:
@@ -78,7 +80,8 @@ class DockerTarget(Target):
     runs_remote = True
 
     def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
-                 remote: str = "", version: str = "1.08", tls_build: bool = True) -> None:
+                 remote: str = "", version: str = "1.08", tls_build: bool = True,
+                 transport: str = "auto") -> None:
         self.spec = spec
         self.name = spec
         self.image = image
@@ -86,6 +89,7 @@ class DockerTarget(Target):
         self.smtpd_path = smtpd
         self.remote_path = remote
         self.ref = RefOptions(version=version, tls_build=tls_build)
+        self.transport = transport  # auto: tcpserver when the image has it, else stdio
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -177,7 +181,9 @@ class DockerTarget(Target):
         if not self.reference and "unshare" not in facts:
             raise TargetSpecError(f"image {self.image}: no unshare(1) (util-linux): needed to give "
                                   f"{program} the case's control files at {self.home}")
-        self.tcpserver = "tcpserver" in facts
+        if self.transport == "tcpserver" and "tcpserver" not in facts:
+            raise TargetSpecError(f"image {self.image}: no tcpserver (ucspi-tcp) for transport=tcpserver")
+        self.tcpserver = "tcpserver" in facts and self.transport != "stdio"
 
     def stop(self) -> None:
         for thing in (self.container, self.network):
