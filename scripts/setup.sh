@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v tcpserver >/dev/null 2>&1 || missing+=(ucspi-tcp)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the HTML report's browser test
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq
