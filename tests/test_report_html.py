@@ -216,11 +216,11 @@ def chromium(width: int = 1400, height: int = 900) -> Iterator[Browser]:
     finally:
         with contextlib.suppress(OSError):
             os.write(to_w, json.dumps({"id": 0, "method": "Browser.close"}).encode() + b"\0")
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):  # the browser's own group: any helper left in it
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        proc.wait()
         for pid in _profile_processes(profile):  # a helper that left the group
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -304,6 +304,17 @@ def test_matrix_loads_and_a_cell_opens_its_transcripts(report: Path) -> None:
         browser.call("Input.dispatchKeyEvent", {"type": "keyUp", "key": "Escape", "code": "Escape",
                                                 "windowsVirtualKeyCode": 27})
         assert browser.js(WAIT_FOR % json.dumps("#detail[hidden]"))
+        assert browser.js("location.hash") == ""
+
+        # a link straight to a cell (report.html#cell-N) opens it; its close button leaves it
+        link = view["hash"]
+        # (a query string makes it a new load, not a same-document hash change)
+        browser.call("Page.navigate", {"url": (report / "report.html").resolve().as_uri() + "?again" + link})
+        browser.wait_event("Page.loadEventFired")
+        assert browser.js("document.querySelector('#detail:not([hidden]) h2').textContent").startswith("4.1.2 ")
+        browser.click("#detail .close")
+        assert browser.js(WAIT_FOR % json.dumps("#detail[hidden]"))
+        assert browser.js("[location.hash, document.body.className]") == ["", ""]
         assert browser.errors() == []
         if os.environ.get("QMC_HTML_SCREENSHOT"):  # for a human look at the layout; never committed
             browser.click(f"#matrix tr[data-id='4.1.2'] td.cell[data-target='{gold}'] a")
