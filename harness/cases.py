@@ -186,6 +186,10 @@ def _parse_case(raw: dict[str, Any], source: str) -> Case:
     if grade not in (STRICT, INFORMATIONAL):
         raise ValueError("grade must be 'strict' or 'informational'")
     remote = _parse_remote(raw["remote"]) if "remote" in raw else None
+    if remote is not None:
+        from harness.observers.plan import check_remote_tables  # the outgoing side's tables
+
+        check_remote_tables(raw.get("relay", []), raw.get("dns", {}))
     if remote is None and ("input" in raw) == ("steps" in raw):
         raise ValueError("needs exactly one of 'input' or 'steps'")
     if "input" in raw:

@@ -1,20 +1,172 @@
-"""qmail-remote cases (categories 7 and 8): run `remote HOST SENDER RECIP...` against a fake
-upstream relay and a fake DNS server the harness starts, and observe the report bytes, the
-relay's record of the dialogue and the client's source address."""
+"""qmail-remote cases (categories 7 and 8): run `qmail-remote HOST SENDER RECIP...` against
+fake upstream relays and a fake DNS server the harness starts for the case, and observe
+the report bytes, what each relay received, the client's source address, TLS, the DNS
+questions.
+
+Per case: every relay of the case's `relay` list (harness/observers/plan.py) listens on
+port 25 of a loopback address of its own and the DNS server on port 53 of another
+(harness/observers/addresses.py), so a real qmail-remote, which knows only port 25 for
+mail exchangers and only port 53 for its resolver, can be pointed at them. Placeholders in
+the case's files, DNS records and command line: `{NAME}` / `{NAME_port}` a relay's address
+and port, `{dns}`, and in files `{ca}` / `{other_ca}` (PEM of the relays' test CA and of an
+unrelated one). The target learns the DNS server from `fx.extra["dns_server"]` ("IP:PORT"):
+the reference takes `--dns-server`, an exec: target bind-mounts a resolv.conf naming it.
+
+What is recorded (Transcript): one exchange, step 1 "REMOTE": sent = the command line and
+the message, received = the report (so `expect.replies` and `accept` work as for smtpd
+cases); observations "relay" (per connection, in order: `[NAME]` then every byte the
+client sent), "source" (`NAME <- source address`), "auth" (the AUTH LOGIN exchange
+decoded), "tls" (version and cipher, or the handshake error), "dns" (`name TYPE` per
+question). The addresses the harness allocated differ from run to run: they are written
+as `{NAME}` / `{dns}` in everything recorded, so two runs compare. The reference's run also
+checks the case's pinned `expect.relay`, `expect.source`, `expect.auth`, `expect.tls`,
+`expect.dns` (lists of strings).
+"""
 
 from __future__ import annotations
 
+import base64
+import re
+import shlex
+from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
-from harness.cases import Case
-from harness.errors import TargetFault
-from harness.fixtures import Profile
+from harness.cases import Case, to_bytes
+from harness.errors import CaseFileError, TargetFault
+from harness.fixtures import Profile, build_fixture
+from harness.observers.addresses import bind_udp, listen_tcp, next_address
+from harness.observers.certs import ca_pem, other_ca_pem, server_context
+from harness.observers.dns import DnsServer
+from harness.observers.plan import fill_in, relay_plans, zone_of
+from harness.observers.relay import PeerConnection, SmtpPeer
 from harness.targets.base import Target
-from harness.transcript import Transcript
+from harness.transcript import Exchange, Transcript
 
-__all__ = ["run_remote_case"]
+__all__ = ["run_remote_case", "PINNED"]
+
+PINNED = ("relay", "source", "auth", "tls", "dns")
+
+
+class _Stage:
+    """The case's relays and DNS server, running; `names` maps each address to its name."""
+
+    def __init__(self, case: Case, stack: ExitStack) -> None:
+        assert case.remote is not None
+        try:
+            plans = relay_plans(case.relay, len(case.remote.recipients))
+        except ValueError as exc:
+            raise CaseFileError(f"{case.where()}: {exc}") from None
+        self.fill: dict[str, str] = {}
+        self.peers: dict[str, SmtpPeer] = {}
+        for plan in plans:
+            if plan.refuse:
+                self.fill[plan.name], self.fill[f"{plan.name}_port"] = next_address(), "25"
+                continue
+            peer = SmtpPeer([list(s) for s in plan.scripts], listener=listen_tcp(25),
+                            tls_context=server_context(plan.cert) if plan.tls else None)
+            stack.callback(peer.stop)
+            self.peers[plan.name] = peer
+            self.fill[plan.name], self.fill[f"{plan.name}_port"] = peer.host, str(peer.port)
+        try:
+            zone = zone_of(case.dns, self.fill)
+        except ValueError as exc:
+            raise CaseFileError(f"{case.where()}: {exc}") from None
+        self.dns = DnsServer(zone, sock=bind_udp(53))
+        stack.callback(self.dns.stop)
+        self.fill["dns"], self.fill["dns_port"] = self.dns.address[0], str(self.dns.address[1])
+        names = {self.fill[n]: n for n in self.fill if not n.endswith("_port")}
+        either = b"|".join(re.escape(a.encode()) for a in names)
+        self._rx = re.compile(rb"(?<![\d.])(" + either + rb")(?![\d])")
+        self._names = {a.encode(): b"{" + n.encode() + b"}" for a, n in names.items()}
+
+    def symbolic(self, data: bytes) -> bytes:
+        """`data` with every allocated address written as its {name}."""
+        return self._rx.sub(lambda m: self._names[m.group(1)], data)
+
+    def expand(self, data: bytes) -> bytes:
+        data = data.replace(b"{ca}", ca_pem()).replace(b"{other_ca}", other_ca_pem())
+        return fill_in(data.decode("latin-1"), self.fill).encode("latin-1")
+
+    def connections(self) -> list[tuple[str, PeerConnection]]:
+        found = [(name, c) for name, peer in self.peers.items() for c in peer.connections]
+        return sorted(found, key=lambda nc: nc[1].serial)
+
+
+def _auth(received: bytes) -> bytes | None:
+    """The AUTH LOGIN exchange in what a relay received, decoded: `LOGIN user / password`."""
+    lines = received.split(b"\r\n")
+    for n, line in enumerate(lines):
+        if line.upper().startswith(b"AUTH "):
+            decoded = []
+            for answer in lines[n + 1 : n + 3]:
+                try:
+                    decoded.append(base64.b64decode(answer, validate=True))
+                except ValueError:
+                    decoded.append(b"(not base64) " + answer)
+            return line[5:] + b" " + b" / ".join(decoded)
+    return None
+
+
+def _observe(stage: _Stage, t: Transcript) -> None:
+    relay, source, auth, tls = [], [], [], []
+    for name, conn in stage.connections():
+        received = stage.symbolic(bytes(conn.received))
+        relay.append(f"[{name}]\n".encode() + received)
+        source.append(stage.symbolic(f"{name} <- {conn.peer[0]}".encode()))
+        seen = _auth(received)
+        if seen is not None:
+            auth.append(f"{name} ".encode() + seen)
+        if conn.tls_version or conn.tls_error:
+            tls.append(f"{name} {conn.tls_version} cipher {conn.tls_cipher}".encode() if conn.tls_version
+                       else f"{name} handshake failed".encode())
+    t.observations["relay"] = relay
+    t.observations["source"] = source
+    if auth:
+        t.observations["auth"] = auth
+    if tls:
+        t.observations["tls"] = tls
+    t.observations["dns"] = [f"{name} {rtype}".encode() for name, rtype in stage.dns.queries]
+
+
+def _check_pinned(case: Case, t: Transcript) -> None:
+    """The reference's run against the case's pinned observations (see the module text)."""
+    for key in PINNED:
+        if key in case.expect:
+            want = [to_bytes(str(v)) for v in case.expect[key]]
+            got = t.observations.get(key, [])
+            if got != want:
+                raise TargetFault(f"the reference breaks the case's pinned expectation {key}: "
+                                  f"got {[g.decode('latin-1') for g in got]!r}, "
+                                  f"the case pins {[w.decode('latin-1') for w in want]!r}")
 
 
 def run_remote_case(target: Target, case: Case, profiles: dict[str, Profile], workdir: Path,
                     t: Transcript) -> None:
-    raise TargetFault("qmail-remote cases are not wired into the harness yet")
+    job = case.remote
+    assert job is not None
+    with ExitStack() as stack:
+        stage = _Stage(case, stack)
+        home, fixtures = target.place(workdir)
+        staged = replace(case, files={k: stage.expand(v) for k, v in case.files.items()})
+        fx = build_fixture(staged, profiles, workdir, home=home, fixtures=fixtures)
+        fx.extra["dns_server"] = f"{stage.fill['dns']}:{stage.fill['dns_port']}"
+        target.upload(fx)
+        words = [job.host, job.sender, *job.recipients]
+        argv = [fill_in(w, stage.fill) for w in words]
+        outcome = None
+        try:
+            outcome = target.remote(fx, argv, job.message, case.timeout)
+        except TimeoutError as exc:
+            hang = str(exc)
+        finally:
+            stack.close()  # the relays see every byte up to the client's end before we read
+        _observe(stage, t)
+        if outcome is None:
+            raise TargetFault(f"hang: {hang}")
+        t.exchanges = [Exchange(step=1, kind="REMOTE", sent=("qmail-remote " + shlex.join(words) + "\n")
+                                .encode("latin-1") + job.message,
+                                received=stage.symbolic(outcome.stdout))]
+        t.exit, t.stderr = outcome.exit, outcome.stderr
+    if target.kind == "ref":
+        _check_pinned(case, t)

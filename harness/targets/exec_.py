@@ -64,8 +64,19 @@ class ExecTarget(Target):
         return PopenRunning(self._argv(self.smtpd_path, args, fx.local), fx.env, fx.local / ".stderr")
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
+        command = self._argv(self.remote_path, argv, fx.local)
+        if "dns_server" in fx.extra:
+            # qmail-remote asks the resolver of /etc/resolv.conf, on port 53 only: give it the
+            # case's DNS server by a resolv.conf bind-mounted in the private namespace
+            ip, _, port = str(fx.extra["dns_server"]).rpartition(":")
+            if port != "53":
+                raise TargetFault(f"{self.spec}: qmail-remote asks port 53 only, and the case's DNS "
+                                  f"server got port {port}: run the harness as root")
+            conf = fx.local.parent / f"{fx.local.name}.resolv.conf"
+            conf.write_text(f"nameserver {ip}\n")
+            command[6:8] = ['set -e; mount --bind "$1" /etc/resolv.conf; shift; ' + _MOUNT, "sh", str(conf)]
         try:
-            done = subprocess.run(self._argv(self.remote_path, argv, fx.local), input=message,
+            done = subprocess.run(command, input=message,
                                   capture_output=True, timeout=timeout,
                                   env={k.encode(): v for k, v in fx.env.items()})
         except subprocess.TimeoutExpired as exc:

@@ -166,7 +166,9 @@ class RefTarget(Target):
         return _ZygoteRunning(self.zygote, argv, fx.env, fx.local / ".stderr")
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
-        cmd = [sys.executable, "-m", "eqmail_ref", "remote", *self._flags(), "--qmail-home", fx.home, *argv]
+        dns = ["--dns-server", fx.extra["dns_server"]] if "dns_server" in fx.extra else []
+        cmd = [sys.executable, "-m", "eqmail_ref", "remote", *self._flags(), *dns, "--qmail-home", fx.home,
+               "--", *argv]
         try:
             done = subprocess.run(cmd, input=message, capture_output=True, timeout=timeout,
                                   env={k.encode(): v for k, v in fx.env.items()})

@@ -1,0 +1,43 @@
+"""TLS material for the fake relays, made at run time (nothing secret is committed): one
+test CA per run issues each relay's certificate for the names its case gives; a second,
+unrelated CA is what a case uses to make verification fail (`{other_ca}`)."""
+
+from __future__ import annotations
+
+import ssl
+from functools import cache
+from typing import Any
+
+__all__ = ["ca_pem", "other_ca_pem", "server_context"]
+
+
+@cache
+def _ca(which: str) -> Any:
+    import trustme
+
+    return trustme.CA(key_type=trustme.KeyType.RSA, organization_name=f"qmc {which} CA")
+
+
+def ca_pem() -> bytes:
+    data: bytes = _ca("relay").cert_pem.bytes()
+    return data
+
+
+def other_ca_pem() -> bytes:
+    data: bytes = _ca("other").cert_pem.bytes()
+    return data
+
+
+@cache
+def _leaf(names: tuple[str, ...]) -> Any:
+    import trustme
+
+    return _ca("relay").issue_cert(*names, key_type=trustme.KeyType.RSA)
+
+
+def server_context(names: tuple[str, ...]) -> ssl.SSLContext:
+    """A server context whose certificate (from the run's test CA) names `names`."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _leaf(names).configure_cert(ctx)
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
