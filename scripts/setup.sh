@@ -8,6 +8,16 @@ missing=()
 command -v tcpserver >/dev/null 2>&1 || missing+=(ucspi-tcp)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the HTML report's browser test
+# docker: targets: Podman (its API service is started by harness/engine.py with
+# harness/images/containers.conf: runtime runc, netavark, ulimits that fit), catatonit for
+# --init, debootstrap for the registry-free base image (python -m harness.images build ref)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+[ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
+[ -x /usr/lib/podman/netavark ] || missing+=(netavark)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)  # netavark's firewall
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq

@@ -34,8 +34,9 @@ SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/source
 # the reference's entry point inside the image, as the console script would be
 ENTRY = '#!/bin/sh\nexec python3 -m eqmail_ref "$@"\n'
 # ... and as programs with /var/qmail "compiled in" (the failed-AUTH pause scaled to 0, as `ref`)
-QMAIL_SMTPD = '#!/bin/sh\nexec python3 -m eqmail_ref smtpd --qmail-home /var/qmail --auth-sleep-scale 0 "$@"\n'
-QMAIL_REMOTE = '#!/bin/sh\nexec python3 -m eqmail_ref remote --qmail-home /var/qmail "$@"\n'
+QMAIL = '#!/bin/sh\nexec python3 -m eqmail_ref {} --qmail-home /var/qmail {}"$@"\n'
+SCRIPTS = {"eqmail-ref": ENTRY, "qmail-smtpd": QMAIL.format("smtpd", "--auth-sleep-scale 0 "),
+           "qmail-remote": QMAIL.format("remote", "")}
 
 
 class BuildError(HarnessError):
@@ -57,8 +58,7 @@ def debian_mirror(sources: tuple[Path, ...] = SOURCES) -> str:
                     return str(uris[0])
         else:
             for line in text.splitlines():
-                words = line.split("#", 1)[0].split()
-                words = [w for w in words if not w.startswith("[")]
+                words = re.sub(r"\[[^\]]*\]", " ", line.split("#", 1)[0]).split()  # drop [options]
                 if len(words) >= 3 and words[0] == "deb" and words[2] == "bookworm":
                     return words[1]
     raise BuildError(f"no Debian bookworm mirror in {' or '.join(map(str, sources))}: "
@@ -120,7 +120,7 @@ def _context(name: str, tmp: Path) -> Path:
     if name == "ref":
         shutil.copytree(ROOT / "eqmail_ref", tmp / "eqmail_ref",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        for script, text in (("eqmail-ref", ENTRY), ("qmail-smtpd", QMAIL_SMTPD), ("qmail-remote", QMAIL_REMOTE)):
+        for script, text in SCRIPTS.items():
             (tmp / script).write_text(text)
             (tmp / script).chmod(0o755)
     return tmp / "Containerfile"
@@ -134,7 +134,9 @@ def build(name: str, *, force_base: bool = False) -> str:
     build_base(cli, force=force_base)
     with tempfile.TemporaryDirectory(prefix="qmc-build-") as tmp:
         containerfile = _context(name, Path(tmp))
-        _run([cli, "build", "-t", IMAGES[name], "-f", str(containerfile), tmp],
+        # --network host: RUN apt-get resolves and fetches as this machine does (a bridge may
+        # not reach the resolver in resolv.conf); nothing else runs during a build
+        _run([cli, "build", "--network", "host", "-t", IMAGES[name], "-f", str(containerfile), tmp],
              what=f"build of {IMAGES[name]}")
     print(f"built {IMAGES[name]}", file=sys.stderr, flush=True)
     return IMAGES[name]

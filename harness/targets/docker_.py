@@ -169,7 +169,10 @@ class DockerTarget(Target):
                  f'command -v unshare >/dev/null && echo unshare; '
                  f'command -v env >/dev/null && echo env; '
                  f'command -v {program} >/dev/null && echo mta; true')
-        code, out = self.container.exec_run(["/bin/sh", "-c", probe])
+        try:
+            code, out = self.container.exec_run(["/bin/sh", "-c", probe])
+        except Exception:  # noqa: BLE001 - it ran a moment, then ended (no /bin/sh under init)
+            raise TargetFault(f"image {self.image} does not start: {self._gone()}") from None
         facts = set(out.decode("utf-8", "replace").split())
         if code != 0:
             raise TargetFault(f"image {self.image} does not start: /bin/sh failed: {out[-500:]!r}")
@@ -213,15 +216,13 @@ class DockerTarget(Target):
         script = session_script(workdir, token, fx.env, self._argv(fx, "smtpd", fx.args), self.tcpserver)
         with self.lock:
             self.tokens[workdir] = token
-        self.container.put_archive("/", _tar({**_tree(fx.local, workdir.strip("/")),
-                                              f"{workdir.strip('/')}/.run": script}))
+        self._api("uploading the case", self.container.put_archive, "/",
+                  _tar({**_tree(fx.local, workdir.strip("/")), f"{workdir.strip('/')}/.run": script}))
 
     def download(self, fx: Fixture) -> None:
         self._need()
-        try:
-            stream, _ = self.container.get_archive(self._dir(fx.local))
-        except Exception as exc:  # noqa: BLE001 - the container died under us
-            raise TargetFault(f"{self.spec}: cannot read the case's files back: {exc}") from None
+        stream, _ = self._api("reading the case's files back", self.container.get_archive,
+                              self._dir(fx.local))
         data = b"".join(stream)
         top = PurePosixPath(self._dir(fx.local)).name
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -239,6 +240,22 @@ class DockerTarget(Target):
     def _need(self) -> None:
         if self.container is None:
             raise TargetFault(f"{self.spec}: not started")
+
+    def _gone(self) -> str:
+        """What the container said before it ended, for the error message."""
+        try:
+            self.container.reload()
+            logs = self.container.logs().decode("utf-8", "replace").strip()[-2000:]
+            return f"container {self.container.status}: {logs or '(no output)'}"
+        except Exception as exc:  # noqa: BLE001 - removed or engine gone: say so
+            return f"the container is gone ({exc})"
+
+    def _api(self, what: str, call: Any, *args: Any) -> Any:
+        """An engine call on the container; its failure is the target's fault (ERROR)."""
+        try:
+            return call(*args)
+        except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds
+            raise TargetFault(f"{self.spec}: {what} failed: {exc}; {self._gone()}") from None
 
     # -- programs ----------------------------------------------------------------------------
     def _argv(self, fx: Fixture, program: str, args: list[bytes]) -> list[bytes]:
@@ -269,9 +286,10 @@ class DockerTarget(Target):
         if not token:
             raise TargetFault(f"{self.spec}: smtpd() before upload() of {workdir}")
         path = f"{workdir}/.run"
-        if self.tcpserver:
-            return TcpRunning(self.engine, self.container, path, token, self.address)
-        return StdioRunning(self.engine, self.container, path, token)
+        args = (self.engine, self.container, path, token)
+        running: Running = (self._api("starting the session", TcpRunning, *args, self.address) if self.tcpserver
+                            else self._api("starting the session", StdioRunning, *args))
+        return running
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""

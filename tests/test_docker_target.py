@@ -1,0 +1,234 @@
+"""The `docker:` target against real containers (Podman's Docker-compatible service, or the
+engine DOCKER_HOST names): the reference image gives the same verdicts and transcripts as
+the `ref` target, over tcpserver and over exec stdin/stdout, as a reference and laid out as a
+qmail home; a hanging or killed target is an ERROR and the run goes on; nothing is leaked.
+In CI a missing podman fails these tests (needs_tool)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cases import Case, load_catalogue, load_file
+from harness.errors import TargetFault, TargetSpecError
+from harness.fixtures import build_fixture, load_profiles
+from harness.runner import CaseResult, Runner
+from harness.targets import make_target
+from harness.targets.base import Target
+from harness.targets.docker_ import RUN_LABEL, DockerTarget
+from harness.verdict import ERROR, NOT_APPLICABLE, OK
+from tests.conftest import needs_tool
+
+IMAGE = "localhost/qmc/eqmail-ref:latest"
+DOCKER = f"docker:{IMAGE}"
+
+
+@pytest.fixture(scope="session")
+def engine() -> Any:
+    from harness import engine as engines
+
+    if not os.environ.get("DOCKER_HOST"):
+        needs_tool("podman")
+    return engines.client()
+
+
+@pytest.fixture(scope="session")
+def ref_image(engine: Any) -> str:
+    """The reference image, built if missing (debootstrap base ~40 s the first time; then the
+    layer cache makes it about a second)."""
+    from harness.images import build
+
+    return build("ref")
+
+
+@pytest.fixture
+def targets(engine: Any, ref_image: str) -> Iterator[Callable[[str], Target]]:
+    """Makes targets; afterwards every one is stopped and none left a container or network."""
+    made: list[Target] = []
+
+    def make(spec: str) -> Target:
+        target = make_target(spec)
+        made.append(target)
+        return target
+
+    yield make
+    for target in made:
+        target.stop()
+    runs = [t.run_id for t in made if isinstance(t, DockerTarget)]
+    for run in runs:
+        found = (engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run}"})
+                 + engine.networks.list(filters={"label": f"{RUN_LABEL}={run}"}))
+        assert not found, f"leaked by run {run}: {[x.name for x in found]}"
+
+
+def starter() -> list[Case]:
+    """A few recorded cases of every category: greeting, addresses, DATA and queue, AUTH with
+    the checkpassword stub (fd 3), STARTTLS, qmail-spp plugins."""
+    cases = load_catalogue().cases
+    picked: list[Case] = []
+    for category in (1, 2, 3, 4, 5, 6):
+        picked += [c for c in cases if c.category == category and "1.08" in c.versions][:4]
+    return picked
+
+
+def run(targets: list[Target], cases: list[Case], jobs: int = 2) -> dict[tuple[str, str], CaseResult]:
+    for target in targets:
+        target.start()
+    return {(r.case.id, r.target): r for r in Runner(targets, cases, jobs=jobs).run()}
+
+
+def same_as_ref(results: dict[tuple[str, str], CaseResult], cases: list[Case], ref: Target,
+                other: Target) -> None:
+    for case in cases:
+        mine, theirs = results[(case.id, other.name)], results[(case.id, ref.name)]
+        assert mine.verdict == theirs.verdict, (case.id, mine.reason, mine.differences)
+        if mine.verdict == NOT_APPLICABLE:
+            continue
+        assert mine.verdict == OK, (case.id, mine.reason, mine.differences)
+        assert mine.transcript is not None and theirs.transcript is not None
+        # byte for byte, the stderr log too (diff() leaves it out)
+        assert mine.transcript.stderr == theirs.transcript.stderr, case.id
+        assert mine.transcript.exit == theirs.transcript.exit, case.id
+
+
+def test_reference_image_matches_ref(targets: Callable[[str], Target]) -> None:
+    cases = starter()
+    assert len({c.category for c in cases}) == 6
+    ref, docker = targets("ref"), targets(DOCKER)
+    results = run([docker, ref], cases)
+    same_as_ref(results, cases, ref, docker)
+    queued = [r for r in results.values() if r.target == docker.name and r.transcript
+              and r.transcript.observations.get("queue")]
+    assert queued, "no starter case queued a message: the capture path went untested"
+
+
+def test_stdio_transport_and_qmail_home_layout(targets: Callable[[str], Target]) -> None:
+    """Without tcpserver (exec stdin/stdout), and with the programs reading /var/qmail as a
+    real eQmail's do (the case's home mounted there in a private namespace per session)."""
+    cases = starter()
+    ref = targets("ref")
+    stdio = targets(f"{DOCKER},transport=stdio")
+    layout = targets(f"{DOCKER},smtpd=/var/qmail/bin/qmail-smtpd")
+    results = run([stdio, layout, ref], cases)
+    same_as_ref(results, cases, ref, stdio)
+    same_as_ref(results, cases, ref, layout)
+
+
+def test_version_109(targets: Callable[[str], Target]) -> None:
+    cases = [c for c in load_catalogue().cases if c.versions == ("1.09",)][:3]
+    assert cases
+    ref, docker = targets("ref:1.09"), targets(f"{DOCKER},version=1.09")
+    same_as_ref(run([docker, ref], cases), cases, ref, docker)
+
+
+HANG = """
+[[case]]
+id = "9.9.1"
+title = "a connection plugin that hangs inside the container only"
+spec = "test"
+profile = "default"
+timeout = 2
+files = { "control/smtpplugins" = "[connection]\\n:[ -d /qmc/fixtures ] && exec sleep 3600; true\\n" }
+input = "QUIT\\r\\n"
+
+[[case]]
+id = "9.9.2"
+title = "an ordinary session after it"
+spec = "test"
+profile = "default"
+input = "HELO x\\r\\nQUIT\\r\\n"
+"""
+
+
+def test_hanging_target_is_an_error_and_the_run_goes_on(targets: Callable[[str], Target],
+                                                        tmp_path: Path) -> None:
+    (tmp_path / "hang.toml").write_text(HANG)
+    cases = load_file(tmp_path / "hang.toml").cases
+    ref, docker = targets("ref"), targets(DOCKER)
+    results = run([docker, ref], cases, jobs=1)
+    hung = results[("9.9.1", docker.name)]
+    assert hung.verdict == ERROR and "hang" in hung.reason, hung.reason
+    assert results[("9.9.1", ref.name)].verdict == OK
+    assert results[("9.9.2", docker.name)].verdict == OK
+
+
+class KilledMidCase(DockerTarget):
+    """Kills its own container as soon as the first session has started."""
+
+    def smtpd(self, fx: Any) -> Any:
+        running = super().smtpd(fx)
+        if not getattr(self, "killed", False):
+            self.killed = True
+            self.container.kill()
+        return running
+
+
+def test_killed_container_is_an_error_and_the_run_goes_on(targets: Callable[[str], Target],
+                                                          engine: Any) -> None:
+    cases = starter()[:3]
+    ref = targets("ref")
+    victim = KilledMidCase(f"{DOCKER},killed", IMAGE)
+    try:
+        results = run([victim, ref], cases, jobs=1)
+    finally:
+        victim.stop()
+    mine = [results[(c.id, victim.name)] for c in cases]
+    assert all(r.verdict == ERROR for r in mine), [(r.verdict, r.reason) for r in mine]
+    assert all(results[(c.id, ref.name)].verdict == OK for c in cases)
+    assert not engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={victim.run_id}"})
+    assert not engine.networks.list(filters={"label": f"{RUN_LABEL}={victim.run_id}"})
+
+
+def test_remote_runs_in_the_container(targets: Callable[[str], Target], tmp_path: Path) -> None:
+    """qmail-remote's argv, stdin and report on stdout: a relay on a closed port of the
+    container's own loopback gives the same report as the reference on ours."""
+    case = Case(id="7.9.1", title="t", spec="t", source="t",
+                files={"control/smtproutes": b":127.0.0.1:1\n"})
+    outcomes = []
+    for spec in ("ref", DOCKER):
+        target = targets(spec)
+        target.start()
+        local = tmp_path / spec.replace(":", "_").replace("/", "_")
+        local.mkdir()
+        home, fixtures = target.place(local)
+        fx = build_fixture(case, load_profiles(), local, home=home, fixtures=fixtures)
+        target.upload(fx)
+        outcomes.append(target.remote(fx, ["example.org", "a@b", "r@example.org"], b"Subject: t\n\nhi\n", 30))
+    ref_out, docker_out = outcomes
+    assert docker_out.stdout == ref_out.stdout and docker_out.stdout
+    assert docker_out.exit == ref_out.exit == 0
+
+
+def test_missing_image_says_how_to_build_it(targets: Callable[[str], Target]) -> None:
+    target = targets("docker:localhost/qmc/no-such-image:latest")
+    with pytest.raises(TargetSpecError, match="not found: build it with python -m harness.images build ref"):
+        target.start()
+
+
+def test_image_without_sh_does_not_start(targets: Callable[[str], Target], engine: Any) -> None:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("hello")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    engine.api.import_image_from_data(data.getvalue(), repository="localhost/qmc/test-no-sh", tag="latest")
+    try:
+        target = targets("docker:localhost/qmc/test-no-sh:latest")
+        with pytest.raises(TargetFault, match="does not start"):
+            target.start()
+    finally:
+        engine.images.remove("localhost/qmc/test-no-sh:latest", force=True)
+
+
+def test_no_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from harness import engine as engines
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    with pytest.raises(TargetFault, match="no container engine: install podman or set DOCKER_HOST"):
+        engines.client()
