@@ -287,8 +287,9 @@ class DockerTarget(Target):
             raise TargetFault(f"{self.spec}: smtpd() before upload() of {workdir}")
         path = f"{workdir}/.run"
         args = (self.engine, self.container, path, token)
-        running: Running = (self._api("starting the session", TcpRunning, *args, self.address) if self.tcpserver
-                            else self._api("starting the session", StdioRunning, *args))
+        what = "starting the session"
+        running: Running = (self._api(what, TcpRunning, *args, self.address) if self.tcpserver
+                            else self._api(what, StdioRunning, *args))
         return running
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
