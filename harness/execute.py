@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.cases import REMOTE, Case
 from harness.errors import HarnessError, StepTimeout, TargetFault
-from harness.fixtures import Profile, build_fixture
+from harness.fixtures import Fixture, Profile, build_fixture
 from harness.observe import observe_home
 from harness.session import drive
 from harness.targets.base import Target
@@ -45,8 +45,11 @@ def run_case_on(target: Target, case: Case, profiles: dict[str, Profile], workdi
 def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir: Path,
                t: Transcript) -> None:
     home, fixtures = target.place(workdir)
-    fx = build_fixture(case, profiles, workdir, home=home, fixtures=fixtures)
-    target.upload(fx)
+    if target.controls_fixtures:
+        fx = build_fixture(case, profiles, workdir, home=home, fixtures=fixtures)
+        target.upload(fx)
+    else:  # a running server: nothing of ours to write, nothing to observe but the wire
+        fx = Fixture(local=workdir, home=home, env={}, args=[])
     running = target.smtpd(fx)
     try:
         try:
@@ -74,5 +77,6 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
     except BaseException:
         running.kill()
         raise
-    target.download(fx)
-    t.observations.update(observe_home(fx.local))
+    if target.controls_fixtures:
+        target.download(fx)
+        t.observations.update(observe_home(fx.local))

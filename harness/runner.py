@@ -13,6 +13,7 @@ timeouts), and returns what was done: the caller writes partial reports.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -57,6 +58,15 @@ class CaseResult:
         }
 
 
+def scratch_dir() -> str | None:
+    """Where case homes go: $TMPDIR if the user set it, else /dev/shm when it is a writable
+    tmpfs. Every case builds a small tree of files; on this machine's disk a mkdir plus a
+    file costs ~1 ms, on tmpfs 0.04 ms (performance-facts: measured, not guessed)."""
+    if "TMPDIR" not in os.environ and os.access("/dev/shm", os.W_OK | os.X_OK):
+        return "/dev/shm"
+    return None
+
+
 def applicable(case: Case, target: Target) -> str:
     """Why `target` cannot run `case`, or "" if it can."""
     if target.ref.version not in case.versions:
@@ -78,7 +88,7 @@ class Runner:
         self.targets = list(targets)
         self.cases = list(cases)
         self.jobs = max(1, jobs)
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="qmc-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="qmc-", dir=scratch_dir()))
         self.keep = keep
         self.informational_fails = informational_fails
         self.profiles = profiles if profiles is not None else load_profiles()

@@ -57,12 +57,29 @@ def _child(request: dict[str, object], fd: int, tree: int, control: socket.socke
         os._exit(code)
 
 
-def serve(control: socket.socket) -> None:
-    # warm the imports every session needs
-    import eqmail_ref.cli  # noqa: F401
+def _warm_up() -> None:
+    """Pay once, here, what every forked session would pay again: imports, the argument
+    parser, compiled regular expressions (one in-process session of the core)."""
+    import eqmail_ref.cli
     import eqmail_ref.controls  # noqa: F401
+    import eqmail_ref.shell.ipme  # noqa: F401
+    import eqmail_ref.shell.processes  # noqa: F401
     import eqmail_ref.shell.session  # noqa: F401
     import eqmail_ref.shell.tls  # noqa: F401
+    from eqmail_ref.inprocess import InProcessSession
+    from eqmail_ref.smtpd import SmtpServer
+    from eqmail_ref.versions import get_version
+
+    eqmail_ref.cli._parser().parse_args(["smtpd", "--version", "1.08", "--auth-sleep-scale", "0",
+                                         "--qmail-home", "/", "/bin/true"])
+    env = {b"TCPREMOTEIP": b"1.2.3.4", b"TCPLOCALIP": b"5.6.7.8"}
+    session = InProcessSession(SmtpServer(controls=None, env=env, clock=lambda: (0, 0),
+                                          version=get_version("1.08"), pid=1, startup_error="warm-up"))
+    session.eof()
+
+
+def serve(control: socket.socket) -> None:
+    _warm_up()
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
