@@ -113,7 +113,8 @@ def main() -> int:
         build_fixture(case, profiles, home)  # type: ignore[arg-type]
         port = _free_port()
         serve = subprocess.Popen([sys.executable, "-m", "eqmail_ref", "serve", "--memory-queue",
-                                  "--listen", f"127.0.0.1:{port}", "--qmail-home", str(home), "--concurrency", "4"],
+                                  "--listen", f"127.0.0.1:{port}", "--qmail-home", str(home),
+                                  "--concurrency", "4"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         _wait_listening(port, serve)
         tcp = make_target(f"tcp:127.0.0.1:{port}")
