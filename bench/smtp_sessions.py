@@ -67,7 +67,7 @@ def tls_session(port: int, ctx: ssl.SSLContext) -> bool:
         c.command(b"EHLO client")
         if not c.command(b"STARTTLS").startswith(b"220"):
             return False
-        c.sock = ctx.wrap_socket(c.sock, server_hostname="mx.test")
+        c.use(ctx.wrap_socket(c.sock, server_hostname="mx.test"))
         if not c.command(AUTH[:-2]).startswith(b"235"):
             return False
         return _transaction(c)

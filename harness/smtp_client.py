@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import socket
 
+from harness.session import PlainChannel, ReplyReader
+
 __all__ = ["RawClient"]
 
 
@@ -14,29 +16,26 @@ class RawClient:
                  source: str | None = None) -> None:
         self.sock: socket.socket = socket.create_connection(
             (host, port), timeout=timeout, source_address=(source, 0) if source else None)
-        self.buf = bytearray()
+        self.reader = ReplyReader(PlainChannel(self.sock))
+
+    @classmethod
+    def over(cls, sock: socket.socket) -> RawClient:
+        """A client on a socket that is already connected (e.g. SMTPS, TLS from the start)."""
+        client = cls.__new__(cls)
+        client.use(sock)
+        return client
+
+    def use(self, sock: socket.socket) -> None:
+        """Go on over `sock` (the same connection wrapped in TLS after STARTTLS)."""
+        self.sock = sock
+        self.reader = ReplyReader(PlainChannel(sock))
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
     def reply(self) -> bytes:
-        """One complete reply (all its lines); b"" if the server closed first."""
-        start = 0
-        while True:
-            nl = self.buf.find(b"\n", start)
-            if nl < 0:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    data, self.buf = bytes(self.buf), bytearray()
-                    return data
-                self.buf += chunk
-                continue
-            line = self.buf[start : nl + 1]
-            start = nl + 1
-            if len(line) < 4 or line[3:4] != b"-":
-                data = bytes(self.buf[:start])
-                del self.buf[:start]
-                return data
+        """One complete reply (all its lines); what is left (maybe b"") if the server closed."""
+        return self.reader.reply()
 
     def command(self, line: bytes) -> bytes:
         """Send `line` (CRLF added) and return the reply."""
@@ -45,12 +44,7 @@ class RawClient:
 
     def rest(self) -> bytes:
         """Everything until the server closes the connection."""
-        while True:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                data, self.buf = bytes(self.buf), bytearray()
-                return data
-            self.buf += chunk
+        return self.reader.rest()
 
     def close(self) -> None:
         self.sock.close()

@@ -16,7 +16,7 @@ from tests.tls_material import ca_file, client_cert_files, client_context, insta
 
 class TlsClient(RawClient):
     def starttls(self, ctx: ssl.SSLContext) -> None:
-        self.sock = ctx.wrap_socket(self.sock, server_hostname="mx.test")
+        self.use(ctx.wrap_socket(self.sock, server_hostname="mx.test"))
 
 
 def _session(host: str, port: int, ctx: ssl.SSLContext) -> tuple[TlsClient, str]:
@@ -138,8 +138,7 @@ def test_smtps(qmail_home: Path, capture_env: dict[str, str]) -> None:
     with running_serve(qmail_home, env) as (host, port):
         raw = socket.create_connection((host, port), timeout=30)
         with client_context().wrap_socket(raw, server_hostname="mx.test") as tls:
-            c = RawClient.__new__(RawClient)
-            c.sock, c.buf = tls, bytearray()
+            c = RawClient.over(tls)
             assert c.reply() == b"220 mx.test ESMTP\r\n"
             assert b"STARTTLS" not in c.command(b"EHLO c")
             assert c.command(b"QUIT") == b"221 mx.test\r\n"
