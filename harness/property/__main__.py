@@ -15,8 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError, TargetFault
+from harness.errors import HarnessError
 from harness.property.backends import InProcessSide, RefWorld, Side, TargetSide
+from harness.property.entry import entry
 from harness.property.findings import load_finding, save_finding
 from harness.property.machine import Finding, explore, play
 from harness.targets import make_target, parse_spec
@@ -135,17 +136,7 @@ def _replay_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["replay"]:
-        args = _replay_parser().parse_args(argv[1:])
-    else:
-        args = _search_parser().parse_args(argv[1:] if argv[:1] == ["search"] else argv)
-    try:
-        code: int = args.func(args)
-        return code
-    except (HarnessError, TargetFault) as exc:
-        print(f"property: {exc}", file=sys.stderr)
-        return 2
+    return entry("property", argv, _search_parser, {"search": _search_parser, "replay": _replay_parser})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,189 @@
+"""The fuzz loop: pick a protocol state, make an input (grammar or mutation of the corpus),
+run it on the target while the reference computes its answer, classify (crash, hang,
+divergence), keep inputs that reach new reply-code states in the corpus, minimize and save
+each new finding. Deterministic for a seed and a corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from eqmail_ref import replies
+from harness.fuzz.inputs import STATES, generate, mutate
+from harness.fuzz.minimize import minimize
+from harness.fuzz.runners import Pending, Run
+from harness.normalize import normalize_bytes
+from harness.property.backends import count_replies
+from harness.property.machine import signature_of
+
+__all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "reply_codes", "REFERENCE_CODES"]
+
+KINDS = frozenset({"crash", "hang", "divergence"})
+_CODE = re.compile(rb"^(\d{3}) ", re.M)
+REFERENCE_CODES = frozenset(int(m.group(1)) for v in vars(replies).values() if isinstance(v, bytes)
+                            for m in [re.match(rb"(\d{3})", v)] if m) | {220, 221, 235, 250, 334, 554}
+
+
+class Runner(Protocol):
+    name: str
+
+    def begin(self, data: bytes) -> Pending: ...
+
+    def run(self, data: bytes) -> Run: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: str  # "crash", "hang", "divergence"
+    signature: str
+
+
+def reply_codes(output: bytes) -> list[int]:
+    """The code of each complete reply's last line, in order."""
+    return [int(m.group(1)) for m in _CODE.finditer(output)]
+
+
+def classify(ref: Run | None, got: Run) -> Verdict | None:
+    if got.error:
+        return Verdict("crash", f"crash: {got.error.split(':', 1)[0]}")
+    if got.hang:
+        return Verdict("hang", "hang")
+    # a crash the reference models (eQmail crashes there too) is not a finding by itself
+    signalled = got.status is not None and got.status > 128 and not got.modelled_crash
+    if signalled and not (ref is not None and ref.status == got.status):
+        return Verdict("crash", f"crash: signal {got.status - 128 if got.status else 0}")
+    if ref is None:
+        return None
+    a, b = normalize_bytes(ref.output, set()), normalize_bytes(got.output, set())
+    if a != b or (ref.status is not None and got.status is not None and ref.status != got.status):
+        if got.status not in (0, None) and count_replies(got.output) < count_replies(ref.output) \
+                and got.status != ref.status:
+            return Verdict("crash", f"crash: exit {got.status} without reply")
+        if a == b:
+            return Verdict("divergence", f"exit: {ref.status} vs {got.status}")
+        return Verdict("divergence", signature_of("reply", a, b))
+    return None
+
+
+@dataclass
+class Stats:
+    sessions: int = 0
+    seconds: float = 0.0
+    findings: dict[str, int] = field(default_factory=dict)  # kind -> distinct findings
+    hits: dict[str, int] = field(default_factory=dict)  # signature -> sessions that hit it
+    saved: list[Path] = field(default_factory=list)
+    modelled_crashes: int = 0
+    features: set[tuple[str, int, int]] = field(default_factory=set)  # (state, previous code, code)
+    corpus_added: int = 0
+
+    def coverage(self) -> str:
+        pairs = {(s, c) for s, _, c in self.features}
+        codes = {c for _, _, c in self.features}
+        per_state = "; ".join(f"{s}: {len({c for t, c in pairs if t == s})}" for s in STATES)
+        return (f"reply-code state coverage: {len(pairs)} (state, code) pairs, {len(self.features)} "
+                f"(state, code -> code) transitions, {len(codes & REFERENCE_CODES)}/{len(REFERENCE_CODES)} "
+                f"of the reference's reply codes; codes per state: {per_state}")
+
+
+class Fuzzer:
+    def __init__(self, target: Runner, reference: Runner | None, *, seed: int, out: Path,
+                 corpus: Path | None = None, states: list[str] | None = None, minimize_runs: int = 300,
+                 meta: dict[str, Any] | None = None, kinds: frozenset[str] = KINDS,
+                 log: Callable[[str], None] = print, record: list[bytes] | None = None) -> None:
+        self.target, self.reference = target, reference
+        self.seed = seed
+        self.out = out
+        self.corpus_dir = corpus
+        self.states = states or list(STATES)
+        self.minimize_runs = minimize_runs
+        self.kinds = kinds  # the kinds saved as findings; the others are only counted
+        self.record = record  # every input sent, in order (the benchmark replays them bare)
+        self.meta = meta or {}
+        self.log = log
+        self.stats = Stats()
+        self.corpus: list[bytes] = []
+        if corpus is not None and corpus.is_dir():
+            self.corpus = [p.read_bytes() for p in sorted(corpus.glob("*.bin"))]
+
+    def _judge(self, data: bytes) -> tuple[Verdict | None, Run | None, Run]:
+        pending = self.target.begin(data)
+        ref = self.reference.run(data) if self.reference is not None else None
+        got = pending.result()
+        return classify(ref, got), ref, got
+
+    def run(self, duration: float, max_sessions: int | None = None,
+            until: Callable[[Stats], bool] | None = None) -> Stats:
+        """Fuzz for `duration` seconds, or `max_sessions`, or until `until(stats)` holds."""
+        started = time.monotonic()
+        rng = random.Random(self.seed)
+        while time.monotonic() - started < duration and (max_sessions is None or
+                                                         self.stats.sessions < max_sessions):
+            if until is not None and until(self.stats):
+                break
+            session_seed = rng.getrandbits(64)
+            srng = random.Random(session_seed)
+            state = srng.choice(self.states)
+            if self.corpus and srng.random() < 0.6:
+                body = mutate(srng, srng.choice(self.corpus), srng.choice(self.corpus))
+            else:
+                body = generate(srng, state)
+            data = STATES[state] + body
+            if self.record is not None:
+                self.record.append(data)
+            verdict, ref, got = self._judge(data)
+            self.stats.sessions += 1
+            self.stats.modelled_crashes += bool(ref.modelled_crash if ref else got.modelled_crash)
+            if verdict is None or verdict.kind == "divergence":
+                self._cover(state, body, ref or got)  # a crashing or hanging input would slow every run
+            if verdict is not None:
+                self._found(verdict, data, state, session_seed, ref, got)
+        self.stats.seconds = time.monotonic() - started
+        return self.stats
+
+    def _cover(self, state: str, body: bytes, run: Run) -> None:
+        codes = reply_codes(run.output)
+        new = {(state, prev, code) for prev, code in zip([0, *codes], codes, strict=False)}
+        new -= self.stats.features
+        if new:
+            self.stats.features |= new
+            self.corpus.append(body)
+            self.stats.corpus_added += 1
+            if self.corpus_dir is not None:
+                self.corpus_dir.mkdir(parents=True, exist_ok=True)
+                (self.corpus_dir / f"{hashlib.sha1(body).hexdigest()}.bin").write_bytes(body)
+
+    def _found(self, verdict: Verdict, data: bytes, state: str, session_seed: int, ref: Run | None,
+               got: Run) -> None:
+        hits = self.stats.hits
+        hits[verdict.signature] = hits.get(verdict.signature, 0) + 1
+        if hits[verdict.signature] > 1 or verdict.kind not in self.kinds:
+            return
+
+        def still_fails(candidate: bytes) -> bool:
+            return self._judge(candidate)[0] == verdict
+
+        small = minimize(data, still_fails, self.minimize_runs)
+        _, ref_small, got_small = self._judge(small)
+        self.stats.findings[verdict.kind] = self.stats.findings.get(verdict.kind, 0) + 1
+        record = {
+            **self.meta, "kind": verdict.kind, "signature": verdict.signature, "seed": self.seed,
+            "session": self.stats.sessions, "session_seed": session_seed, "state": state,
+            "bytes": small.decode("latin-1"), "original": data.decode("latin-1"),
+            "target_output": got_small.output.decode("latin-1"), "target_status": got_small.status,
+            "reference_output": ref_small.output.decode("latin-1") if ref_small else None,
+            "reference_status": ref_small.status if ref_small else None,
+        }
+        self.out.mkdir(parents=True, exist_ok=True)
+        path = self.out / f"{verdict.kind}-{hashlib.sha1(small).hexdigest()[:12]}.json"
+        path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        self.stats.saved.append(path)
+        self.log(f"fuzz: {verdict.signature} ({len(data)} -> {len(small)} bytes) -> {path}")
