@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import itertools
 import random
 import secrets
 import tarfile
@@ -98,6 +99,8 @@ class DockerTarget(Target):
         self.reference = False  # the image is our reference (eqmail-ref entry point)
         self.tcpserver = False
         self.tokens: dict[str, str] = {}  # case dir -> its session script's marker token
+        self.dirs: dict[str, str] = {}  # local case dir -> its directory in the container
+        self.serial = itertools.count(1)
         self.lock = threading.Lock()
 
     # -- bringing it up ------------------------------------------------------------------
@@ -203,7 +206,12 @@ class DockerTarget(Target):
 
     # -- files -------------------------------------------------------------------------------
     def _dir(self, local: Path) -> str:
-        return f"{ROOT}/{local.name}"
+        """The case's directory in the container: numbered per target, since runners reuse
+        local directory names (a second run must not see the first one's queue files)."""
+        with self.lock:
+            if str(local) not in self.dirs:
+                self.dirs[str(local)] = f"{ROOT}/{next(self.serial)}"
+            return self.dirs[str(local)]
 
     def place(self, local: Path) -> tuple[str, str]:
         return (self._dir(local) if self.reference else self.home), f"{ROOT}/fixtures"
