@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         specs = ["ref", f"exec:{qmail_home(Path(tmp))}", f"docker:{args.image}"]
         rows: dict[tuple[str, int], tuple[float, float, int]] = {}
         print(f"{len(cases)} cases, best of {args.rounds} runs\n")
-        print(f"{'target':<44} {'start':>7} {'jobs':>4} {'run':>8} {'per case':>9} {'vs ref':>7} {'not OK':>6}")
+        head = ("target", "start", "jobs", "run", "per case", "vs ref", "not OK")
+        print("{:<44} {:>7} {:>4} {:>8} {:>9} {:>7} {:>6}".format(*head))
         failed = False
         for spec in specs:
             target = make_target(spec)

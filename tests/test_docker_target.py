@@ -108,6 +108,16 @@ def test_reference_image_matches_ref(targets: Callable[[str], Target]) -> None:
     assert queued, "no starter case queued a message: the capture path went untested"
 
 
+def test_a_second_run_on_the_same_target(targets: Callable[[str], Target]) -> None:
+    """Runners reuse local directory names; the container must not show a case the files
+    of an earlier run's case (queue files would pile up)."""
+    cases = [c for c in starter() if c.expect.get("queue")][:2]
+    assert cases
+    ref, docker = targets("ref"), targets(DOCKER)
+    for _ in range(2):
+        same_as_ref(run([docker, ref], cases), cases, ref, docker)
+
+
 def test_stdio_transport_and_qmail_home_layout(targets: Callable[[str], Target]) -> None:
     """Without tcpserver (exec stdin/stdout), and with the programs reading /var/qmail as a
     real eQmail's do (the case's home mounted there in a private namespace per session)."""
