@@ -19,12 +19,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetFault
 
-__all__ = ["CONTAINERS_CONF", "client", "engine_name", "podman_env", "podman_socket", "is_podman"]
+__all__ = ["CONTAINERS_CONF", "client", "engine_name", "is_podman", "podman_env", "podman_socket",
+           "start_podman"]
 
 CONTAINERS_CONF = Path(__file__).resolve().parent / "images" / "containers.conf"
 NO_ENGINE = "no container engine: install podman or set DOCKER_HOST"
@@ -53,13 +55,13 @@ def _answers(path: Path) -> bool:
         probe.close()
 
 
-def _start_podman(path: Path) -> None:
+def start_podman(path: Path) -> subprocess.Popen[bytes] | None:
     """Start `podman system service` on `path` unless one answers there (under a lock, so
-    two runs starting at once share one service)."""
+    two runs starting at once share one service); the process started, or None."""
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _answers(path):
-            return
+            return None
         path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX)
         try:
@@ -67,9 +69,12 @@ def _start_podman(path: Path) -> None:
             listener.listen(128)
             fd = listener.fileno()
             # fd 3 is where socket activation hands over the listener; LISTEN_PID must be the
-            # service's own pid, which `$$` is once sh has exec'd it
-            subprocess.Popen(
-                ["sh", "-c", f"exec 3<&{fd}; LISTEN_PID=$$ exec podman system service --time=0"],
+            # service's own pid, which a process has before and after exec (a tiny Python
+            # step, since sh cannot name fds above 9)
+            handover = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = "
+                        "str(os.getpid()); os.execvp('podman', ['podman', 'system', 'service', '--time=0'])")
+            return subprocess.Popen(
+                [sys.executable, "-c", handover, str(fd)],
                 env={**podman_env(), "LISTEN_FDS": "1"}, pass_fds=[fd], start_new_session=True,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         finally:
@@ -86,7 +91,7 @@ def client() -> Any:
     host = os.environ.get("DOCKER_HOST", "")
     if not host and not _answers(Path("/var/run/docker.sock")) and shutil.which("podman"):
         path = podman_socket()
-        _start_podman(path)
+        start_podman(path)
         host = os.environ["DOCKER_HOST"] = f"unix://{path}"
     try:
         engine = docker.DockerClient(base_url=host or None, timeout=120)

@@ -242,3 +242,25 @@ def test_no_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     with pytest.raises(TargetFault, match="no container engine: install podman or set DOCKER_HOST"):
         engines.client()
+
+
+def test_podman_service_is_started_once_then_reused(tmp_path: Path) -> None:
+    """The engine helper's own service: socket-activated, so it answers at once; a second
+    call finds it and starts nothing; once it is gone the socket file is stale."""
+    import docker
+
+    from harness import engine as engines
+
+    needs_tool("podman")
+    path = tmp_path / "podman.sock"
+    proc = engines.start_podman(path)
+    assert proc is not None
+    try:
+        assert engines.start_podman(path) is None
+        api = docker.DockerClient(base_url=f"unix://{path}")
+        assert engines.is_podman(api)
+        api.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    assert path.exists() and not engines._answers(path)
