@@ -64,7 +64,7 @@ class _Stage:
                 self.fill[plan.name], self.fill[f"{plan.name}_port"] = next_address(), "25"
                 continue
             peer = SmtpPeer([list(s) for s in plan.scripts], listener=listen_tcp(25),
-                            tls_context=server_context(plan.cert) if plan.tls else None)
+                            tls_context=server_context(plan.cert, plan.cn) if plan.tls else None)
             stack.callback(peer.stop)
             self.peers[plan.name] = peer
             self.fill[plan.name], self.fill[f"{plan.name}_port"] = peer.host, str(peer.port)
@@ -93,13 +93,19 @@ class _Stage:
         return sorted(found, key=lambda nc: nc[1].serial)
 
 
+_VERBS = (b"QUIT", b"MAIL ", b"RCPT ", b"DATA", b"EHLO ", b"HELO ", b"RSET")
+
+
 def _auth(received: bytes) -> bytes | None:
-    """The AUTH LOGIN exchange in what a relay received, decoded: `LOGIN user / password`."""
+    """The AUTH exchange in what a relay received, decoded: `LOGIN user / password` (as far
+    as the client got: it sends QUIT after a rejected step)."""
     lines = received.split(b"\r\n")
     for n, line in enumerate(lines):
         if line.upper().startswith(b"AUTH "):
             decoded = []
             for answer in lines[n + 1 : n + 3]:
+                if answer.upper().startswith(_VERBS) or not answer:
+                    break
                 try:
                     decoded.append(base64.b64decode(answer, validate=True))
                 except ValueError:
@@ -153,7 +159,8 @@ def run_remote_case(target: Target, case: Case, profiles: dict[str, Profile], wo
         fx.extra["dns_server"] = f"{stage.fill['dns']}:{stage.fill['dns_port']}"
         target.upload(fx)
         words = [job.host, job.sender, *job.recipients]
-        argv = [fill_in(w, stage.fill) for w in words]
+        # argv bytes as the case's latin-1 text says; str for the targets as os.fsdecode gives
+        argv = [to_bytes(fill_in(w, stage.fill)).decode("utf-8", "surrogateescape") for w in words]
         outcome = None
         try:
             outcome = target.remote(fx, argv, job.message, case.timeout)

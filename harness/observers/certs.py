@@ -29,15 +29,16 @@ def other_ca_pem() -> bytes:
 
 
 @cache
-def _leaf(names: tuple[str, ...]) -> Any:
+def _leaf(names: tuple[str, ...], cn: str) -> Any:
     import trustme
 
-    return _ca("relay").issue_cert(*names, key_type=trustme.KeyType.RSA)
+    return _ca("relay").issue_cert(*names, common_name=cn or None, key_type=trustme.KeyType.RSA)
 
 
-def server_context(names: tuple[str, ...]) -> ssl.SSLContext:
-    """A server context whose certificate (from the run's test CA) names `names`."""
+def server_context(names: tuple[str, ...], cn: str = "") -> ssl.SSLContext:
+    """A server context whose certificate (from the run's test CA) names `names` (DNS
+    subjectAltNames) and `cn` (the commonName, if any)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    _leaf(names).configure_cert(ctx)
+    _leaf(names, cn).configure_cert(ctx)
     ctx.verify_mode = ssl.CERT_NONE
     return ctx

@@ -15,6 +15,7 @@ relay = [ { name = "mx1", script = [...] }, ... ]   one table per relay, each li
       refuse   true: nothing listens there, connections are refused
       cert     the DNS names of the relay's TLS certificate (default [NAME + ".test"]),
                issued by the run's test CA: `{ca}` in a file is that CA, `{other_ca}` another
+      cn       the certificate's commonName (default: none)
       without a script, a successful dialogue for the job's recipients: greeting, the
       `ehlo` reply (default "250-NAME\r\n250 8BITMIME\r\n"), with `auth = true` the
       AUTH LOGIN replies 334/334/235, then MAIL, each RCPT, DATA and the final dot accepted.
@@ -35,7 +36,7 @@ from harness.observers.relay import CLOSE, GREET, HANG, TLS, Item
 __all__ = ["RelayPlan", "relay_plans", "zone_of", "check_remote_tables", "RCODES"]
 
 RCODES = ("NXDOMAIN", "SERVFAIL", "REFUSED", "NOTIMP", "FORMERR", "LAME")
-_RELAY_KEYS = {"name", "script", "scripts", "refuse", "cert", "ehlo", "auth", "greeting"}
+_RELAY_KEYS = {"name", "script", "scripts", "refuse", "cert", "cn", "ehlo", "auth", "greeting"}
 _FLAGS: dict[str, Item] = {"tls": TLS, "close": CLOSE, "hang": HANG}
 
 
@@ -45,6 +46,7 @@ class RelayPlan:
     scripts: tuple[tuple[Item, ...], ...]
     refuse: bool = False
     cert: tuple[str, ...] = ()
+    cn: str = ""
 
     @property
     def tls(self) -> bool:
@@ -110,8 +112,11 @@ def relay_plans(raw: Sequence[Mapping[str, Any]], recipients: int = 1) -> list[R
         cert = entry.get("cert", [f"{name}.test"])
         if not isinstance(cert, list) or not all(isinstance(c, str) for c in cert):
             raise ValueError(f"relay {name}: cert is a list of DNS names")
+        cn = entry.get("cn", "")
+        if not isinstance(cn, str):
+            raise ValueError(f"relay {name}: cn is a string")
         plans.append(RelayPlan(name=name, scripts=scripts, refuse=bool(entry.get("refuse", False)),
-                               cert=tuple(cert)))
+                               cert=tuple(cert), cn=cn))
     names = [p.name for p in plans]
     if len(set(names)) != len(names):
         raise ValueError(f"relay names must differ: {names}")
