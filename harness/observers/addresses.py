@@ -18,18 +18,27 @@ import os
 import socket
 import threading
 
-__all__ = ["PREFIX", "next_address", "listen_tcp", "bind_udp"]
+__all__ = ["PREFIX", "next_address", "listen_tcp", "bind_udp", "allocated"]
 
 PREFIX = "127.42."
 _lock = threading.Lock()
 _walk = itertools.count((os.getpid() * 97) % 65000)
+_given: set[str] = set()  # for leak checks: every address this process has handed out
 
 
 def next_address() -> str:
     """A loopback address no other allocation of this process has had."""
     with _lock:
         n = next(_walk) % 65024  # 254 * 256 host numbers: .x.1 .. .x.254
-    return f"{PREFIX}{n // 254}.{n % 254 + 1}"
+        address = f"{PREFIX}{n // 254}.{n % 254 + 1}"
+        _given.add(address)
+    return address
+
+
+def allocated() -> frozenset[str]:
+    """Every address handed out so far (a test checks none of them is still in use)."""
+    with _lock:
+        return frozenset(_given)
 
 
 def _bind(kind: int, port: int) -> tuple[socket.socket, int]:
