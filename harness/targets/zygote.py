@@ -64,6 +64,7 @@ def _warm_up() -> None:
     import eqmail_ref.controls  # noqa: F401
     import eqmail_ref.shell.ipme  # noqa: F401
     import eqmail_ref.shell.processes  # noqa: F401
+    import eqmail_ref.shell.remote_main  # noqa: F401
     import eqmail_ref.shell.session  # noqa: F401
     import eqmail_ref.shell.tls  # noqa: F401
     from eqmail_ref.inprocess import InProcessSession
