@@ -3,7 +3,7 @@
     qmc run [--target SPEC]... [--cases GLOB]... [--tag TAG]... [--baseline FILE] [--out DIR] [--jobs N]
     qmc list [--cases GLOB]...
     qmc show CASE-ID
-    qmc record --target SPEC --out DIR [--cases GLOB]...
+    qmc record --target SPEC --out DIR [--cases GLOB]... [--skip-tag TAG]...
 
 `run` with no --target is the main job: the catalogue against the reference 1.08 and 1.09
 side by side. Exit status: 0 when no result needs attention (FAILED or ERROR not in the
@@ -35,7 +35,8 @@ DEFAULT_TARGETS = ["ref", "ref:1.09"]
 def _catalogue(args: argparse.Namespace) -> tuple[Catalogue, list[Case]]:
     paths = [Path(p) for p in args.catalogue] or [CATALOGUE_DIR]
     catalogue = load_catalogue(paths)
-    return catalogue, select(catalogue.cases, args.cases, args.tag)
+    skip = set(args.skip_tag)
+    return catalogue, [c for c in select(catalogue.cases, args.cases, args.tag) if not skip & set(c.tags)]
 
 
 def _start(specs: list[str]) -> list[Target]:
@@ -173,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     def selection(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--cases", action="append", default=[], metavar="GLOB", help="case ids, e.g. '4.*'")
         sp.add_argument("--tag", action="append", default=[], help="only cases with this tag")
+        sp.add_argument("--skip-tag", action="append", default=[], metavar="TAG",
+                        help="leave out cases with this tag (e.g. 'big' when recording golden data)")
         sp.add_argument("--catalogue", action="append", default=[], metavar="PATH",
                         help="case files or directories (default: conformance/cases)")
         sp.add_argument("--jobs", "-j", type=int, default=1)
