@@ -335,6 +335,9 @@ class SmtpServer:
             self.flush()
             if result.fatal or self.smtps:
                 self.die_read()
+            # failed before the handshake: eQmail goes on in clear with what it had already
+            # read still in its input buffer (tls_err(), §4), so pipelined commands are kept
+            self._buf += leftover
             return
         self.tls = True
         self.protocol = b"ESMTPS (" + result.cipher + b" encrypted)"

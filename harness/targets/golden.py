@@ -55,9 +55,16 @@ class GoldenTarget(Target):
 def write_golden(directory: Path, target: Target, transcripts: list[Transcript]) -> None:
     """One JSON file per case (sorted keys, stable for review) and an index."""
     directory.mkdir(parents=True, exist_ok=True)
+    from harness.diff import normalized
+
     for t in transcripts:
-        data = t.to_json()
+        # normalized (dates, pids, challenges): re-recording changes a file only when the
+        # behaviour changed, so a review diff shows exactly that
+        data = normalized(t, set()).to_json()
         data["seconds"] = 0.0  # timing is not behaviour: keep recordings stable
+        for exchange in data["exchanges"]:
+            if exchange["kind"] == "CRAM_MD5":  # our answer to a new challenge each time
+                exchange["sent"] = "(the CRAM-MD5 answer to the challenge)\r\n"
         (directory / f"{t.case_id}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     index = {"target": target.spec, "version": target.ref.version, "tls_build": target.ref.tls_build,
              "cases": sorted((t.case_id for t in transcripts), key=lambda i: [int(x) for x in i.split(".")])}
