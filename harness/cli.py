@@ -13,6 +13,7 @@ baseline), 1 when some do, 2 for a usage or set-up error, 130 when interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -178,7 +179,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="leave out cases with this tag (e.g. 'big' when recording golden data)")
         sp.add_argument("--catalogue", action="append", default=[], metavar="PATH",
                         help="case files or directories (default: conformance/cases)")
-        sp.add_argument("--jobs", "-j", type=int, default=1)
+        sp.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
+                        help="cases run at once (default: the CPUs, at most 4)")
 
     run = sub.add_parser("run", help="run cases against targets and report")
     run.add_argument("--target", "-t", action="append", default=[], metavar="SPEC",
