@@ -166,21 +166,29 @@ class Runner:
     # -- the run -----------------------------------------------------------------------
     def run(self) -> list[CaseResult]:
         results: list[CaseResult] = []
+
+        def collect(fut: Future[CaseResult | None]) -> None:
+            result = fut.result()
+            if result is not None:
+                results.append(result)
+                if self.progress:
+                    self.progress(result)
+
         pairs = [(c, t) for c in self.cases for t in self.targets]
         try:
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="qmc") as pool:
                 futures = [pool.submit(self._guarded, c, t) for c, t in pairs]
+                done = 0
                 try:
                     for fut in futures:
-                        result = fut.result()
-                        if result is not None:
-                            results.append(result)
-                            if self.progress:
-                                self.progress(result)
+                        collect(fut)
+                        done += 1
                 except KeyboardInterrupt:
+                    # no new cases; the ones running end within their timeouts and are kept
                     self.stopping.set()
-                    for fut in futures:
-                        fut.cancel()
+                    for fut in futures[done:]:
+                        if not fut.cancel():
+                            collect(fut)
                     raise
         finally:
             self.close()
