@@ -120,8 +120,12 @@ def test_a_second_run_on_the_same_target(targets: Callable[[str], Target]) -> No
 
 def test_stdio_transport_and_qmail_home_layout(targets: Callable[[str], Target]) -> None:
     """Without tcpserver (exec stdin/stdout), and with the programs reading /var/qmail as a
-    real eQmail's do (the case's home mounted there in a private namespace per session)."""
-    cases = starter()
+    real eQmail's do (the case's home mounted there in a private namespace per session),
+    including cases that bring programs of their own in the home's bin/."""
+    own_bin = [c for c in load_catalogue().cases if any(f.startswith("bin/") for f in c.files)
+               and "1.08" in c.versions][:3]
+    assert own_bin
+    cases = starter() + own_bin
     ref = targets("ref")
     stdio = targets(f"{DOCKER},transport=stdio")
     layout = targets(f"{DOCKER},smtpd=/var/qmail/bin/qmail-smtpd")

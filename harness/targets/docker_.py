@@ -14,9 +14,10 @@ Two kinds of image:
 * a qmail whose programs have their home compiled in (`home=`, default /var/qmail; `smtpd=`
   and `remote=` name the programs, default HOME/bin/qmail-smtpd and HOME/bin/qmail-remote):
   each session runs in its own mount namespace (`unshare -m` inside the container, which is
-  why such a container gets CAP_SYS_ADMIN) where /qmc/<n> is bind-mounted over HOME with the
-  image's HOME/bin mounted back: the program reads the case's control files, sessions stay
-  independent and run concurrently, and the image's own files are never changed.
+  why such a container gets CAP_SYS_ADMIN) where /qmc/<n> is bind-mounted over HOME; the
+  case's bin/ holds symlinks to the image's HOME/bin programs (bound at /qmc/qmail-bin in
+  that namespace) beside the case's own bin/ files: the program reads the case's control
+  files, sessions stay independent and concurrent, and the image's files are never changed.
 
 Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`, `transport=auto|tcpserver|
 stdio` (auto: tcpserver when the image has one).
@@ -29,6 +30,7 @@ import ipaddress
 import itertools
 import random
 import secrets
+import shlex
 import tarfile
 import threading
 from pathlib import Path, PurePosixPath
@@ -47,14 +49,16 @@ KIND_LABEL = "org.qmail-conformance.kind"
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
 _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
-# $1 = case home, $2 = qmail home, then the program and its args; --rbind (not --bind) so
-# that the bin/ mounted into the case home comes along
-_MOUNT = ('set -e; if [ -d "$2/bin" ]; then mkdir -p "$1/bin"; mount --bind "$2/bin" "$1/bin"; fi; '
+# $1 = case home, $2 = qmail home, then the program and its args. The image's HOME/bin is
+# bound to /qmc/qmail-bin first (the case's bin/ links its programs from there, so a case's
+# own bin/ files stay visible), then the case home goes over HOME (--rbind: with submounts)
+LINKED_BIN = "/qmc/qmail-bin"
+_MOUNT = ('set -e; if [ -d "$2/bin" ]; then mount --bind "$2/bin" ' + LINKED_BIN + '; fi; '
           'mount --rbind "$1" "$2"; shift 2; exec "$@"')
 
 
-def _tar(entries: dict[str, bytes | None], mode: int = 0o755) -> bytes:
-    """A tar of directories (None) and files, for put_archive."""
+def _tar(entries: dict[str, bytes | None], links: dict[str, str] | None = None, mode: int = 0o755) -> bytes:
+    """A tar of directories (None), files and symlinks (name -> target), for put_archive."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w") as tar:
         for name, data in entries.items():
@@ -65,6 +69,10 @@ def _tar(entries: dict[str, bytes | None], mode: int = 0o755) -> bytes:
             else:
                 info.size, info.mode = len(data), mode
                 tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
     return out.getvalue()
 
 
@@ -78,7 +86,10 @@ def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
 
 class DockerTarget(Target):
     kind = "docker"
-    runs_remote = True
+    # remote() runs qmail-remote in the container, but the case runner's fake relays and DNS
+    # listen on host loopback addresses a container cannot reach: until they listen on the
+    # private network too, categories 7-8 are not applicable here rather than failing
+    runs_remote = False
 
     def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
@@ -101,6 +112,7 @@ class DockerTarget(Target):
         self.tokens: dict[str, str] = {}  # case dir -> its session script's marker token
         self.dirs: dict[str, str] = {}  # local case dir -> its directory in the container
         self.serial = itertools.count(1)
+        self.bin_names: list[str] = []  # the image's HOME/bin, linked into each case's bin/
         self.lock = threading.Lock()
 
     # -- bringing it up ------------------------------------------------------------------
@@ -140,7 +152,8 @@ class DockerTarget(Target):
             raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
         self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         self._check()
-        self.container.put_archive("/", _tar({ROOT.strip("/"): None, **_tree(FIXTURES_DIR, "qmc/fixtures")}))
+        self.container.put_archive("/", _tar({ROOT.strip("/"): None, LINKED_BIN.strip("/"): None,
+                                             **_tree(FIXTURES_DIR, "qmc/fixtures")}))
 
     def _network(self) -> Any:
         import docker
@@ -171,7 +184,9 @@ class DockerTarget(Target):
         probe = (f'command -v tcpserver >/dev/null && echo tcpserver; '
                  f'command -v unshare >/dev/null && echo unshare; '
                  f'command -v env >/dev/null && echo env; '
-                 f'command -v {program} >/dev/null && echo mta; true')
+                 f'command -v {program} >/dev/null && echo mta; '
+                 f'for f in {shlex.quote(self.home)}/bin/*; do [ -e "$f" ] && echo "bin:${{f##*/}}"; done; '
+                 'true')
         try:
             code, out = self.container.exec_run(["/bin/sh", "-c", probe])
         except Exception:  # noqa: BLE001 - it ran a moment, then ended (no /bin/sh under init)
@@ -190,6 +205,7 @@ class DockerTarget(Target):
         if self.transport == "tcpserver" and "tcpserver" not in facts:
             raise TargetSpecError(f"image {self.image}: no tcpserver (ucspi-tcp) for transport=tcpserver")
         self.tcpserver = "tcpserver" in facts and self.transport != "stdio"
+        self.bin_names = sorted(f[4:] for f in facts if f.startswith("bin:"))
 
     def stop(self) -> None:
         for thing in (self.container, self.network):
@@ -224,8 +240,14 @@ class DockerTarget(Target):
         script = session_script(workdir, token, fx.env, self._argv(fx, "smtpd", fx.args), self.tcpserver)
         with self.lock:
             self.tokens[workdir] = token
-        self._api("uploading the case", self.container.put_archive, "/",
-                  _tar({**_tree(fx.local, workdir.strip("/")), f"{workdir.strip('/')}/.run": script}))
+        top = workdir.strip("/")
+        entries = {**_tree(fx.local, top), f"{top}/.run": script}
+        links = {}
+        if not self.reference and self.bin_names:
+            entries.setdefault(f"{top}/bin", None)
+            links = {f"{top}/bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
+                     if not (fx.local / "bin" / name).exists()}
+        self._api("uploading the case", self.container.put_archive, "/", _tar(entries, links))
 
     def download(self, fx: Fixture) -> None:
         self._need()
