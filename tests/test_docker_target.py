@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -231,13 +232,18 @@ def test_image_without_sh_does_not_start(targets: Callable[[str], Target], engin
         info = tarfile.TarInfo("hello")
         info.size = 3
         tar.addfile(info, io.BytesIO(b"hi\n"))
-    engine.api.import_image_from_data(data.getvalue(), repository="localhost/qmc/test-no-sh", tag="latest")
+    # a name of its own: two test runs on one machine must not untag each other's image
+    name = f"localhost/qmc/test-no-sh-{secrets.token_hex(4)}"
+    engine.api.import_image_from_data(data.getvalue(), repository=name, tag="latest")
+    image = engine.images.get(f"{name}:latest")
     try:
-        target = targets("docker:localhost/qmc/test-no-sh:latest")
+        target = targets(f"docker:{name}:latest")
         with pytest.raises(TargetFault, match="does not start"):
             target.start()
     finally:
-        engine.images.remove("localhost/qmc/test-no-sh:latest", force=True)
+        engine.images.remove(f"{name}:latest", force=True)
+        remaining = [i for i in engine.images.list(all=True) if i.id == image.id]
+        assert not remaining or any(t != f"{name}:latest" for i in remaining for t in i.tags)
 
 
 def test_no_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -82,9 +82,14 @@ def _run(argv: list[str], *, stdin: int | None = None, what: str) -> None:
         raise BuildError(f"{what} failed (exit {done.returncode}); the output above says why")
 
 
-def image_exists(ref: str, cli: str | None = None) -> bool:
+def _image_id(ref: str, cli: str | None = None) -> str:
     argv = [cli or engine_cli(), "image", "inspect", "--format", "{{.Id}}", ref]
-    return subprocess.run(argv, capture_output=True, env=podman_env()).returncode == 0
+    done = subprocess.run(argv, capture_output=True, env=podman_env())
+    return done.stdout.decode().strip() if done.returncode == 0 else ""
+
+
+def image_exists(ref: str, cli: str | None = None) -> bool:
+    return bool(_image_id(ref, cli))
 
 
 def build_base(cli: str, *, force: bool = False) -> None:
@@ -132,11 +137,15 @@ def build(name: str, *, force_base: bool = False) -> str:
         raise BuildError(f"unknown image {name!r}: one of {', '.join(IMAGES)}")
     cli = engine_cli()
     build_base(cli, force=force_base)
+    before = _image_id(IMAGES[name], cli)
     with tempfile.TemporaryDirectory(prefix="qmc-build-") as tmp:
         containerfile = _context(name, Path(tmp))
         # --network host: RUN apt-get resolves and fetches as this machine does (a bridge may
         # not reach the resolver in resolv.conf); nothing else runs during a build
         _run([cli, "build", "--network", "host", "-t", IMAGES[name], "-f", str(containerfile), tmp],
              what=f"build of {IMAGES[name]}")
+    if before and before != _image_id(IMAGES[name], cli):
+        # the previous build, now untagged: drop it unless a container still uses it
+        subprocess.run([cli, "rmi", before], capture_output=True, env=podman_env())
     print(f"built {IMAGES[name]}", file=sys.stderr, flush=True)
     return IMAGES[name]
