@@ -152,8 +152,9 @@ class DockerTarget(Target):
             raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
         self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         self._check()
-        self.container.put_archive("/", _tar({ROOT.strip("/"): None, LINKED_BIN.strip("/"): None,
-                                             **_tree(FIXTURES_DIR, "qmc/fixtures")}))
+        # only fixtures/bin: the programs cases name as {fixtures}/bin/... (golden data stays here)
+        dirs: dict[str, bytes | None] = {"qmc": None, LINKED_BIN.strip("/"): None, "qmc/fixtures": None}
+        self.container.put_archive("/", _tar({**dirs, **_tree(FIXTURES_DIR / "bin", "qmc/fixtures/bin")}))
 
     def _network(self) -> Any:
         import docker
