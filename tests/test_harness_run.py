@@ -93,3 +93,13 @@ def test_golden_record_and_replay(tmp_path: Path) -> None:
     replay = {r.case.id: r for r in run([f"golden:{golden}"], cases)}
     assert replay["1.1.1"].verdict == FAILED
     assert replay["3.1.1"].verdict == OK
+
+
+def test_a_case_brings_its_own_bin_programs_next_to_the_install(tmp_path: Path) -> None:
+    spec = _exec_target(tmp_path)
+    text = ('[[case]]\nid = "4.9.1"\ntitle = "own checkpassword"\nspec = "2.9"\n'
+            'files = { "bin/cpw" = "#!/bin/sh\\nexit 0\\n" }\nargs = ["{home}/bin/cpw"]\n'
+            'input = "AUTH PLAIN AGpvZQBub3Bl\\r\\n"\n')
+    results = run(["ref", spec], cases_from(write_cases(tmp_path, text)))
+    assert [r.verdict for r in results] == [OK, OK]
+    assert all(r.transcript and b"235 ok, joe, go ahead" in r.transcript.received for r in results)
