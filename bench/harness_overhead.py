@@ -63,6 +63,8 @@ def _bare_over(target: Target, case: object, profiles: dict[str, object], work: 
             pass
         running.sock.close()
         running.finish(10)
+        if running.tree is not None:
+            running.tree.close()
     return time.perf_counter() - start
 
 

@@ -56,6 +56,13 @@ class TreeWatch:
         self.read_end, self.write_end = os.pipe()
         os.set_inheritable(self.write_end, True)
 
+    def close(self) -> None:
+        """For a caller that will not wait (e.g. a benchmark's bare loop)."""
+        self.spawned()
+        if self.read_end >= 0:
+            os.close(self.read_end)
+            self.read_end = -1
+
     def spawned(self) -> None:
         """Our copy of the write end goes once the child holds its own."""
         if self.write_end >= 0:
@@ -65,8 +72,10 @@ class TreeWatch:
     def wait(self, timeout: float) -> bool:
         """True when every holder has exited; False if some still run after `timeout`."""
         self.spawned()
+        poll = select.poll()  # not select(): a long run may have fd numbers past 1023
+        poll.register(self.read_end, select.POLLIN | select.POLLHUP)
         try:
-            while select.select([self.read_end], [], [], timeout)[0]:
+            while poll.poll(timeout * 1000):
                 if not os.read(self.read_end, 4096):
                     return True
             return False
@@ -112,8 +121,10 @@ class PopenRunning(Running):
 
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
         fd = os.pidfd_open(self.proc.pid)
+        poll = select.poll()
+        poll.register(fd, select.POLLIN)
         try:
-            if not select.select([fd], [], [], timeout)[0]:
+            if not poll.poll(timeout * 1000):
                 raise TimeoutError
         finally:
             os.close(fd)

@@ -128,10 +128,11 @@ class _ZygoteRunning(Running):
 
     def kill(self) -> None:
         self.zygote.kill(self.rid)
-        try:
-            self.zygote.wait(self.rid, 10)
-        except (TimeoutError, TargetFault):
-            pass
+        if self.rid in self.zygote.ended:  # not waited for yet
+            try:
+                self.zygote.wait(self.rid, 10)
+            except (TimeoutError, TargetFault):
+                pass
 
 
 class RefTarget(Target):
