@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.baseline import load_baseline, mark_known, write_baseline
 from harness.cases import CATALOGUE_DIR, Case, Catalogue, load_catalogue, select
-from harness.errors import HarnessError, TargetFault
+from harness.errors import exit_status_of
 from harness.report.json_ import JsonReport
 from harness.report.junit import write_junit
 from harness.report.terminal import Progress, print_summary
@@ -211,12 +211,4 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        code: int = args.func(args)
-        return code
-    except (HarnessError, TargetFault) as exc:
-        print(f"qmc: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("qmc: interrupted", file=sys.stderr)
-        return 130
+    return exit_status_of("qmc", lambda: int(args.func(args)))

@@ -5,7 +5,10 @@ next."""
 
 from __future__ import annotations
 
-__all__ = ["HarnessError", "CaseFileError", "TargetSpecError", "TargetFault", "StepTimeout"]
+import sys
+from collections.abc import Callable
+
+__all__ = ["HarnessError", "CaseFileError", "TargetSpecError", "TargetFault", "StepTimeout", "exit_status_of"]
 
 
 class HarnessError(Exception):
@@ -26,3 +29,16 @@ class TargetFault(Exception):
 
 class StepTimeout(TargetFault):
     """No complete reply within the step timeout: the target hangs (or the case is wrong)."""
+
+
+def exit_status_of(name: str, command: Callable[[], int]) -> int:
+    """Run a command line's work: our errors and the target's become one line on stderr and
+    status 2 (translated once, here, at the boundary), Ctrl-C status 130."""
+    try:
+        return command()
+    except (HarnessError, TargetFault) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130

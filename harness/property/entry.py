@@ -8,7 +8,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from harness.errors import HarnessError, TargetFault
+from harness.errors import exit_status_of
 
 __all__ = ["entry"]
 
@@ -20,9 +20,4 @@ def entry(name: str, argv: list[str] | None, default: Callable[[], argparse.Argu
         args = commands[args_in[0]]().parse_args(args_in[1:])
     else:
         args = default().parse_args(args_in)
-    try:
-        code: int = args.func(args)
-        return code
-    except (HarnessError, TargetFault) as exc:
-        print(f"{name}: {exc}", file=sys.stderr)
-        return 2
+    return exit_status_of(name, lambda: int(args.func(args)))
