@@ -20,8 +20,8 @@ the verify error at RCPT.
 
 from __future__ import annotations
 
-import re
 import os
+import re
 import ssl
 from pathlib import Path
 from typing import Any
