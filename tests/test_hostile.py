@@ -61,16 +61,23 @@ def test_serve_workers_die_with_a_killed_listener(qmail_home: Path,
     proc = subprocess.Popen([*EQMAIL_REF, "serve", "--listen", "127.0.0.1:0", "--qmail-home",
                              str(qmail_home), "--concurrency", "3"], env=capture_env,
                             stderr=subprocess.PIPE, start_new_session=True)
-    assert proc.stderr is not None
-    assert b"listening on" in proc.stderr.readline()
-    workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                              text=True).stdout.split()]
-    assert len(workers) == 3
-    proc.kill()  # SIGKILL: no cleanup in the listener at all
-    proc.wait()
-    for pid in workers:  # each worker gets SIGTERM from the kernel (PR_SET_PDEATHSIG)
-        pidfd = os.pidfd_open(pid)
+    try:
+        assert proc.stderr is not None
+        assert b"listening on" in proc.stderr.readline()  # said after the workers are forked
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                                  text=True).stdout.split()]
+        assert len(workers) == 3
+        proc.kill()  # SIGKILL: no cleanup in the listener at all
+        proc.wait()
+        for pid in workers:  # each worker gets SIGTERM from the kernel (PR_SET_PDEATHSIG)
+            pidfd = os.pidfd_open(pid)
+            try:
+                assert select.select([pidfd], [], [], 30)[0] == [pidfd]
+            finally:
+                os.close(pidfd)
+    finally:  # whatever failed, nothing of this test outlives it
         try:
-            assert select.select([pidfd], [], [], 30)[0] == [pidfd]
-        finally:
-            os.close(pidfd)
+            os.killpg(proc.pid, 9)
+        except ProcessLookupError:
+            pass
+        proc.wait()

@@ -104,13 +104,12 @@ def _worker(listener: socket.socket, opts: ServeOptions, ipme: frozenset[bytes],
 
 
 def serve(opts: ServeOptions) -> None:
-    """Bind, print `listening on HOST:PORT` on stderr, then serve until SIGTERM/SIGINT."""
+    """Bind, fork the workers, print `listening on HOST:PORT` on stderr, then serve until
+    SIGTERM/SIGINT."""
     listener = socket.create_server((opts.host, opts.port), backlog=1024)
     os.chdir(opts.home)
     ipme = local_ipv4_addresses()
     host, port = listener.getsockname()[:2]
-    sys.stderr.write(f"eqmail-ref serve: listening on {host}:{port}\n")
-    sys.stderr.flush()
     workers: set[int] = set()
     parent = os.getpid()
 
@@ -141,6 +140,9 @@ def serve(opts: ServeOptions) -> None:
     signal.signal(signal.SIGINT, stop)
     for _ in range(opts.concurrency):
         spawn()
+    # said once every worker exists: whoever waits for this line finds the whole pool
+    sys.stderr.write(f"eqmail-ref serve: listening on {host}:{port}\n")
+    sys.stderr.flush()
     try:
         while True:
             pid, _ = os.wait()
