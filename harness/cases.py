@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import CaseFileError
-
 __all__ = [
     "Case", "Step", "RemoteJob", "Catalogue", "load_catalogue", "load_file", "select", "to_bytes",
     "SEND", "STARTTLS", "CRAM_MD5", "CLOSE", "SMTPD", "REMOTE", "STRICT", "INFORMATIONAL",
@@ -257,12 +255,5 @@ def select(cases: Iterable[Case], patterns: Iterable[str] = (), tags: Iterable[s
     """Cases whose id matches any glob (`4.*`, `3.2.1`) and that carry every tag given."""
     pats, wanted = list(patterns), set(tags)
     return [c for c in cases
-            if (not pats or any(fnmatch.fnmatchcase(c.id, p) or c.id.startswith(p.rstrip("*") + ".")
-                                and p.endswith(".*") for p in pats))
-            and wanted <= set(c.tags)]
+            if (not pats or any(fnmatch.fnmatchcase(c.id, p) for p in pats)) and wanted <= set(c.tags)]
 
-
-def raise_if_problems(catalogue: Catalogue) -> None:
-    """For callers that cannot go on with a partial catalogue (the pytest plugin's collection)."""
-    if catalogue.problems:
-        raise CaseFileError("\n".join(catalogue.problems))
