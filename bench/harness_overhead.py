@@ -31,13 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.cases import load_catalogue  # noqa: E402
+from harness.cases import Case, load_catalogue  # noqa: E402
 from harness.diff import diff, normalized  # noqa: E402
 from harness.execute import run_case_on  # noqa: E402
-from harness.fixtures import build_fixture, load_profiles  # noqa: E402
+from harness.fixtures import Profile, build_fixture, load_profiles  # noqa: E402
 from harness.runner import scratch_dir  # noqa: E402
 from harness.targets import make_target  # noqa: E402
 from harness.targets.base import Target  # noqa: E402
+from harness.transcript import Transcript  # noqa: E402
 
 MESSAGE = "Subject: bench\\r\\n\\r\\n" + ("x" * 70 + "\\r\\n") * 14 + ".\\r\\n"
 CASE = f'''[[case]]
@@ -49,13 +50,13 @@ input = "EHLO client\\r\\nMAIL FROM:<a@b>\\r\\nRCPT TO:<r@example.org>\\r\\nDATA
 '''
 
 
-def _bare_over(target: Target, case: object, profiles: dict[str, object], work: Path, n: int) -> float:
-    data = case.steps[0].data  # type: ignore[attr-defined]
+def _bare_over(target: Target, case: Case, profiles: dict[str, Profile], work: Path, n: int) -> float:
+    data = case.steps[0].data
     start = time.perf_counter()
     for i in range(n):
         d = work / f"bare{i}"
         d.mkdir()
-        fx = build_fixture(case, profiles, d)  # type: ignore[arg-type]
+        fx = build_fixture(case, profiles, d)
         running = target.smtpd(fx)
         running.sock.sendall(data)
         running.sock.shutdown(socket.SHUT_WR)
@@ -79,16 +80,16 @@ def _bare_tcp(port: int, data: bytes, n: int) -> float:
     return time.perf_counter() - start
 
 
-def _harness(target: Target, case: object, profiles: dict[str, object], work: Path, n: int,
-             reference: object) -> float:
+def _harness(target: Target, case: Case, profiles: dict[str, Profile], work: Path, n: int,
+             reference: Transcript) -> float:
     start = time.perf_counter()
     for i in range(n):
         d = work / f"h{i}"
         d.mkdir()
-        t = run_case_on(target, case, profiles, d)  # type: ignore[arg-type]
+        t = run_case_on(target, case, profiles, d)
         assert not t.error, t.error
         used: set[str] = set()
-        assert not diff(normalized(reference, used), normalized(t, used), compare_exit=False)  # type: ignore[arg-type]
+        assert not diff(normalized(reference, used), normalized(t, used), compare_exit=False)
     return time.perf_counter() - start
 
 
@@ -106,13 +107,13 @@ def main() -> int:
     ref.start()
     serve = None
     try:
-        reference = run_case_on(ref, case, profiles, _mk(work, "r0"))  # type: ignore[arg-type]
+        reference = run_case_on(ref, case, profiles, _mk(work, "r0"))
         timed: list[tuple[str, Callable[[], float], Callable[[], float]]] = [
-            ("ref (fork server)", lambda: _bare_over(ref, case, profiles, _mk(work, "b"), n),  # type: ignore[arg-type]
-             lambda: _harness(ref, case, profiles, _mk(work, "h"), n, reference)),  # type: ignore[arg-type]
+            ("ref (fork server)", lambda: _bare_over(ref, case, profiles, _mk(work, "b"), n),
+             lambda: _harness(ref, case, profiles, _mk(work, "h"), n, reference)),
         ]
         home = _mk(work, "serve-home")
-        build_fixture(case, profiles, home)  # type: ignore[arg-type]
+        build_fixture(case, profiles, home)
         port = _free_port()
         serve = subprocess.Popen([sys.executable, "-m", "eqmail_ref", "serve", "--memory-queue",
                                   "--listen", f"127.0.0.1:{port}", "--qmail-home", str(home),
@@ -121,9 +122,9 @@ def main() -> int:
         _wait_listening(port, serve)
         tcp = make_target(f"tcp:127.0.0.1:{port}")
         tcp.start()
-        tcp_reference = run_case_on(tcp, case, profiles, _mk(work, "r1"))  # type: ignore[arg-type]
+        tcp_reference = run_case_on(tcp, case, profiles, _mk(work, "r1"))
         timed.append(("tcp (eqmail-ref serve)", lambda: _bare_tcp(port, case.steps[0].data, n),
-                      lambda: _harness(tcp, case, profiles, _mk(work, "t"), n, tcp_reference)))  # type: ignore[arg-type]
+                      lambda: _harness(tcp, case, profiles, _mk(work, "t"), n, tcp_reference)))
         for name, bare, harness in timed:
             bare(), harness()  # warm up both paths, then alternate rounds of each
             b = h = 0.0

@@ -35,6 +35,14 @@ def _cram(data: bytes) -> bytes:
     return re.sub(rb"334 ([A-Za-z0-9+/=]{16,})\r\n", repl, data)
 
 
+_FD3_DIGEST = _sub(rb"[0-9a-f]{32}(\x00<\d+\.\d+@[^>]*>\x00)", rb"DIGEST\1")
+_FD3_CHALLENGE = _sub(rb"\x00<\d+\.\d+@[^>]*>\x00", b"\x00<CHAL>\x00")
+
+
+def _cram_fd3(data: bytes) -> bytes:
+    return _FD3_CHALLENGE(_FD3_DIGEST(data))
+
+
 RULES: tuple[Rule, ...] = (
     Rule("queue-accept", "qmail-smtpd's '250 ok <unix time> qp <pid>' (spec §3.9)",
          _sub(rb"250 ok \d+ qp \d+", b"250 ok T qp P")),
@@ -42,8 +50,7 @@ RULES: tuple[Rule, ...] = (
          _sub(rb"; \d+ \w+ \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"; DATE")),
     Rule("cram-challenge", "the CRAM-MD5 challenge <pid.time@host> is new every time (spec §4.4)", _cram),
     Rule("cram-fd3", "what checkpassword reads for CRAM-MD5 holds the digest of a new challenge",
-         lambda d: _sub(rb"\x00<\d+\.\d+@[^>]*>\x00", b"\x00<CHAL>\x00")(
-             _sub(rb"[0-9a-f]{32}(\x00<\d+\.\d+@[^>]*>\x00)", rb"DIGEST\1")(d))),
+         _cram_fd3),
     Rule("qmail-invoked", "qmail-queue's own Received line names its pid",
          _sub(rb"\(qmail \d+ invoked", b"(qmail PID invoked")),
     Rule("tls-error", "the OpenSSL error text in '454 TLS ...: <error> (#4.3.0)' depends on the build",
