@@ -8,9 +8,13 @@ port 25 of a loopback address of its own and the DNS server on port 53 of anothe
 (harness/observers/addresses.py), so a real qmail-remote, which knows only port 25 for
 mail exchangers and only port 53 for its resolver, can be pointed at them. Placeholders in
 the case's files, DNS records and command line: `{NAME}` / `{NAME_port}` a relay's address
-and port, `{dns}`, and in files `{ca}` / `{other_ca}` (PEM of the relays' test CA and of an
-unrelated one). The target learns the DNS server from `fx.extra["dns_server"]` ("IP:PORT"):
-the reference takes `--dns-server`, an exec: target bind-mounts a resolv.conf naming it.
+and port, `{dns}`, `{client}` and `{client2}` .. `{client8}` the client's own addresses (the
+default source address, and addresses it may bind: domainbindings), and in files `{ca}` /
+`{other_ca}` (PEM of the relays' test CA and of an unrelated one). Where the addresses come
+from is the target's `outgoing()` (harness/observers/addresses.py): loopback on this machine,
+the container network for docker: targets. The target learns the DNS server from
+`fx.extra["dns_server"]` ("IP:PORT"): the reference takes `--dns-server`, a qmail install
+or image gets a resolv.conf naming it, bind-mounted in a private mount namespace.
 
 What is recorded (Transcript): one exchange, step 1 "REMOTE": sent = the command line and
 the message, received = the report (so `expect.replies` and `accept` work as for smtpd
@@ -35,7 +39,7 @@ from pathlib import Path
 from harness.cases import Case, to_bytes
 from harness.errors import CaseFileError, TargetFault
 from harness.fixtures import Profile, build_fixture
-from harness.observers.addresses import bind_udp, listen_tcp, next_address
+from harness.observers.addresses import OutgoingNet, bind_udp, listen_tcp, reverse
 from harness.observers.certs import ca_pem, other_ca_pem, server_context
 from harness.observers.dns import DnsServer
 from harness.observers.plan import fill_in, relay_plans, zone_of
@@ -51,8 +55,9 @@ PINNED = ("relay", "source", "auth", "tls", "dns")
 class _Stage:
     """The case's relays and DNS server, running; `names` maps each address to its name."""
 
-    def __init__(self, case: Case, stack: ExitStack) -> None:
+    def __init__(self, case: Case, net: OutgoingNet, stack: ExitStack) -> None:
         assert case.remote is not None
+        pool = net.pool
         try:
             plans = relay_plans(case.relay, len(case.remote.recipients))
         except ValueError as exc:
@@ -61,21 +66,29 @@ class _Stage:
         self.peers: dict[str, SmtpPeer] = {}
         for plan in plans:
             if plan.refuse:
-                self.fill[plan.name], self.fill[f"{plan.name}_port"] = next_address(), "25"
+                self.fill[plan.name], self.fill[f"{plan.name}_port"] = pool.take(), "25"
+                stack.callback(pool.release, self.fill[plan.name])
                 continue
-            peer = SmtpPeer([list(s) for s in plan.scripts], listener=listen_tcp(25),
+            listener = listen_tcp(pool, 25)
+            stack.callback(pool.release, listener.getsockname()[0])
+            peer = SmtpPeer([list(s) for s in plan.scripts], listener=listener,
                             tls_context=server_context(plan.cert, plan.cn) if plan.tls else None)
             stack.callback(peer.stop)
             self.peers[plan.name] = peer
             self.fill[plan.name], self.fill[f"{plan.name}_port"] = peer.host, str(peer.port)
+        self.fill.update(net.clients)
+        self.sources = reverse(net.clients)
         try:
             zone = zone_of(case.dns, self.fill)
         except ValueError as exc:
             raise CaseFileError(f"{case.where()}: {exc}") from None
-        self.dns = DnsServer(zone, sock=bind_udp(53))
+        udp = bind_udp(pool, 53)
+        stack.callback(pool.release, udp.getsockname()[0])
+        self.dns = DnsServer(zone, sock=udp)
         stack.callback(self.dns.stop)
         self.fill["dns"], self.fill["dns_port"] = self.dns.address[0], str(self.dns.address[1])
-        names = {self.fill[n]: n for n in self.fill if not n.endswith("_port")}
+        # the client's addresses stay as they are: a case may name 127.0.0.1 for itself
+        names = {self.fill[n]: n for n in self.fill if not n.endswith("_port") and n not in net.clients}
         either = b"|".join(re.escape(a.encode()) for a in names)
         self._rx = re.compile(rb"(?<![\d.])(" + either + rb")(?![\d])")
         self._names = {a.encode(): b"{" + n.encode() + b"}" for a, n in names.items()}
@@ -119,7 +132,7 @@ def _observe(stage: _Stage, t: Transcript) -> None:
     for name, conn in stage.connections():
         received = stage.symbolic(bytes(conn.received))
         relay.append(f"[{name}]\n".encode() + received)
-        source.append(stage.symbolic(f"{name} <- {conn.peer[0]}".encode()))
+        source.append(f"{name} <- {stage.sources.get(conn.peer[0], conn.peer[0])}".encode())
         seen = _auth(received)
         if seen is not None:
             auth.append(f"{name} ".encode() + seen)
@@ -151,8 +164,11 @@ def run_remote_case(target: Target, case: Case, profiles: dict[str, Profile], wo
                     t: Transcript) -> None:
     job = case.remote
     assert job is not None
+    net = target.outgoing()
+    if net is None:
+        raise TargetFault(f"{target.name} has no network for qmail-remote's peers")
     with ExitStack() as stack:
-        stage = _Stage(case, stack)
+        stage = _Stage(case, net, stack)
         home, fixtures = target.place(workdir)
         staged = replace(case, files={k: stage.expand(v) for k, v in case.files.items()})
         fx = build_fixture(staged, profiles, workdir, home=home, fixtures=fixtures)

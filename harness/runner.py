@@ -76,7 +76,7 @@ def applicable(case: Case, target: Target) -> str:
     if not target.controls_fixtures and "no-fixture" not in case.tags:
         return "needs control files the harness cannot set on this target"
     if case.kind == "REMOTE" and not target.runs_remote:
-        return "this target does not run qmail-remote"
+        return target.no_remote
     return ""
 
 

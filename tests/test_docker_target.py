@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import subprocess
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.cases import Case, load_catalogue, load_file
+from harness.cases import CATALOGUE_DIR, Case, load_catalogue, load_file, select
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import build_fixture, load_profiles
 from harness.runner import CaseResult, Runner
@@ -218,6 +219,45 @@ def test_remote_runs_in_the_container(targets: Callable[[str], Target], tmp_path
     ref_out, docker_out = outcomes
     assert docker_out.stdout == ref_out.stdout and docker_out.stdout
     assert docker_out.exit == ref_out.exit == 0
+
+
+def _local_routes(subnet: str) -> list[str]:
+    done = subprocess.run(["ip", "route", "show", "table", "local"], capture_output=True, text=True, check=True)
+    prefix = subnet.rsplit(".", 1)[0] + "."
+    return [line for line in done.stdout.splitlines() if prefix in line]
+
+
+def test_qmail_remote_cases_run_in_the_container(targets: Callable[[str], Target]) -> None:
+    """Categories 7-8 on docker: targets: the fake relays and DNS listen on addresses of the
+    container network (host side), qmail-remote in the container binds the container's own
+    client addresses; the reference image as such (--dns-server) and laid out as a qmail
+    home (resolv.conf in the session's namespace) agree with `ref` case by case. Stopping
+    the target takes the host route away."""
+    if os.geteuid() != 0:
+        pytest.fail("qmail-remote cases in a container need root (CI runs as root)")
+    ids = ["7.1.1", "7.1.16", "7.2.2", "7.2.7", "7.2.11", "7.4.10", "7.5.1", "7.6.8", "8.1.1", "8.1.9",
+           "8.1.19", "8.1.20"]
+    cases = select(load_catalogue(sorted(CATALOGUE_DIR.glob("[78]-*.toml"))).cases, ids)
+    assert [c.id for c in cases] == ids
+    ref = targets("ref")
+    docker, layout = targets(DOCKER), targets(f"{DOCKER},smtpd=/var/qmail/bin/qmail-smtpd")
+    results = run([docker, layout, ref], cases)
+    for target in (docker, layout):
+        assert isinstance(target, DockerTarget) and target.runs_remote, target.no_remote
+        same_as_ref(results, cases, ref, target)
+        for case in cases:  # each target ran the job itself, against relays of its own
+            mine = results[(case.id, target.name)].transcript
+            assert mine is not None and mine is not results[(case.id, ref.name)].transcript
+        bound = results[("8.1.1", target.name)].transcript
+        assert bound is not None and bound.observations["source"] == [b"relay <- {client2}"]
+        mx = results[("7.2.2", target.name)].transcript
+        assert mx is not None and mx.observations["dns"] == [b"x.example CNAME", b"x.example MX",
+                                                             b"mx1.x.example A", b"mx2.x.example A"]
+    assert isinstance(docker, DockerTarget)
+    subnet = docker.subnet
+    assert _local_routes(subnet), "the observers' addresses were never made local"
+    docker.stop()
+    assert _local_routes(subnet) == []
 
 
 def test_missing_image_says_how_to_build_it(targets: Callable[[str], Target]) -> None:

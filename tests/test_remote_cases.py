@@ -82,11 +82,11 @@ def test_remote_cases_run_against_the_reference_with_their_pinned_expectations()
     by_id = _by_id(results)
     ok = by_id["7.1.1"].transcript
     assert ok is not None and ok.received == b"r\0K{relay} accepted message.\nRemote host said: 250 queued\n\0"
-    assert ok.observations["source"] == [b"relay <- 127.0.0.1"]
+    assert ok.observations["source"] == [b"relay <- {client}"]  # 127.0.0.1, named
     auth = by_id["7.4.10"].transcript
     assert auth is not None and auth.observations["auth"] == [b"relay LOGIN joe / next.example:192.0.2.9:26"]
     bound = by_id["8.1.1"].transcript
-    assert bound is not None and bound.observations["source"] == [b"relay <- 127.0.0.2"]
+    assert bound is not None and bound.observations["source"] == [b"relay <- {client2}"]  # 127.0.0.2
     assert bound.observations["relay"][0].startswith(b"[relay]\nEHLO bound.test\r\n")
     tls = by_id["7.5.1"].transcript
     assert tls is not None and tls.observations["tls"][0].startswith(b"relay TLSv1.")

@@ -1,9 +1,20 @@
-"""Loopback addresses of the harness's own for the outgoing side: each fake relay and each
-fake DNS server of a qmail-remote case gets an address of its own in 127.42.0.0/16 (the
-whole of 127/8 is local on Linux, no setup needed), so that it can listen on the port a real
-qmail-remote insists on (25 for mail exchangers, 53 for the resolver) while other cases run
-at the same time. The start of the walk depends on the pid, so two harness processes rarely
-meet; a taken address is skipped, never shared.
+"""Addresses of the harness's own for the outgoing side of qmail-remote cases.
+
+Each fake relay and each fake DNS server of a case gets an address of its own, so that it
+can listen on the port a real qmail-remote insists on (25 for mail exchangers, 53 for the
+resolver) while other cases run at the same time. Where those addresses come from, and
+which local addresses the client itself has (for domainbindings, spec §6), depends on
+where qmail-remote runs: an `OutgoingNet` says both.
+
+* On this machine (`HOST_NET`: the reference, exec: targets): 127.42.0.0/16 for the
+  observers (the whole of 127/8 is local on Linux, no setup needed; the start of the walk
+  depends on the pid, so two harness processes rarely meet) and 127.0.0.1-8 for the client.
+* In a container (harness/targets/docker_net.py): addresses of the container network's
+  subnet made local on the host side, and addresses added to the container's interface.
+
+A taken address is skipped, never shared; an address comes back to its pool when its case
+ends and is handed out again as late as possible (`refuse` relays hold an address with
+nothing listening on it, and a later case must not be answered there meanwhile).
 
 Privileged ports need root (or CAP_NET_BIND_SERVICE); without it the listeners take a port
 of the kernel's choice, which only cases that name the port (smtproutes `{relay_port}`) and
@@ -12,62 +23,137 @@ targets that can be told the DNS port (the reference) can use.
 
 from __future__ import annotations
 
+import collections
 import errno
 import itertools
 import os
 import socket
 import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-__all__ = ["PREFIX", "next_address", "listen_tcp", "bind_udp", "allocated"]
+__all__ = ["AddressPool", "LoopbackPool", "SubnetPool", "OutgoingNet", "HOST_NET", "listen_tcp",
+           "bind_udp", "allocated", "CLIENT_NAMES"]
 
-PREFIX = "127.42."
-_lock = threading.Lock()
-_walk = itertools.count((os.getpid() * 97) % 65000)
-_given: set[str] = set()  # for leak checks: every address this process has handed out
-
-
-def next_address() -> str:
-    """A loopback address no other allocation of this process has had."""
-    with _lock:
-        n = next(_walk) % 65024  # 254 * 256 host numbers: .x.1 .. .x.254
-        address = f"{PREFIX}{n // 254}.{n % 254 + 1}"
-        _given.add(address)
-    return address
+_given: set[str] = set()  # for leak checks: every address handed out in this process
+_given_lock = threading.Lock()
 
 
 def allocated() -> frozenset[str]:
     """Every address handed out so far (a test checks none of them is still in use)."""
-    with _lock:
+    with _given_lock:
         return frozenset(_given)
 
 
-def _bind(kind: int, port: int) -> tuple[socket.socket, int]:
-    """A socket bound to a fresh address on `port` (0 if `port` needs a privilege we lack)."""
+class AddressPool:
+    """Addresses to listen on; `take()` one, `release()` it when its case is over."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            address = self._next()
+        with _given_lock:
+            _given.add(address)
+        return address
+
+    def release(self, address: str) -> None:  # noqa: B027 - a pool may never reuse
+        """`address` may be handed out again."""
+
+    def _next(self) -> str:
+        raise NotImplementedError
+
+
+class LoopbackPool(AddressPool):
+    """127.42.0.1 - 127.42.253.254, walked from a pid-dependent start: 65,024 addresses are
+    enough that a released one is never needed again within a run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._walk = itertools.count((os.getpid() * 97) % 65000)
+
+    def _next(self) -> str:
+        n = next(self._walk) % 65024  # 254 * 256 host numbers: .x.1 .. .x.254
+        return f"127.42.{n // 254}.{n % 254 + 1}"
+
+
+class SubnetPool(AddressPool):
+    """A fixed set of addresses, reused oldest-released first."""
+
+    def __init__(self, addresses: Iterable[str]) -> None:
+        super().__init__()
+        self._free = collections.deque(addresses)
+        self._held: set[str] = set()
+
+    def _next(self) -> str:
+        if not self._free:
+            raise OSError(errno.EADDRNOTAVAIL, "every observer address of the container network is in use")
+        address = self._free.popleft()
+        self._held.add(address)
+        return address
+
+    def release(self, address: str) -> None:
+        with self._lock:
+            if address in self._held:
+                self._held.discard(address)
+                self._free.append(address)
+
+
+CLIENT_NAMES = ("client", *(f"client{n}" for n in range(2, 9)))
+
+
+@dataclass(frozen=True)
+class OutgoingNet:
+    """Where qmail-remote's peers listen (`pool`) and the client's own addresses: `clients`
+    maps the case placeholders `client` (the address the kernel picks when qmail-remote
+    binds nothing) and `client2` .. `client8` (further local addresses it may bind)."""
+
+    pool: AddressPool
+    clients: Mapping[str, str]
+
+
+HOST_NET = OutgoingNet(LoopbackPool(), {name: f"127.0.0.{n}" for n, name in enumerate(CLIENT_NAMES, 1)})
+
+
+def _bind(pool: AddressPool, kind: int, port: int) -> socket.socket:
+    """A socket bound to a fresh address of `pool` on `port` (0 if `port` needs a privilege we lack)."""
     for _ in range(256):
         sock = socket.socket(socket.AF_INET, kind)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        address = pool.take()
         try:
-            sock.bind((next_address(), port))
+            sock.bind((address, port))
         except PermissionError:
             sock.close()
+            pool.release(address)
             port = 0
             continue
         except OSError as exc:
             sock.close()
-            if exc.errno == errno.EADDRINUSE:
+            if exc.errno == errno.EADDRINUSE:  # someone else's: keep it out of the pool
                 continue
+            pool.release(address)
             raise
-        return sock, sock.getsockname()[1]
-    raise OSError(errno.EADDRINUSE, "no free loopback address in 127.42.0.0/16")
+        return sock
+    raise OSError(errno.EADDRINUSE, "no free address for the outgoing-side observers")
 
 
-def listen_tcp(port: int = 25) -> socket.socket:
-    """A listening TCP socket on a fresh loopback address."""
-    sock, _ = _bind(socket.SOCK_STREAM, port)
+def listen_tcp(pool: AddressPool, port: int = 25) -> socket.socket:
+    """A listening TCP socket on a fresh address of `pool`."""
+    sock = _bind(pool, socket.SOCK_STREAM, port)
     sock.listen(16)
     return sock
 
 
-def bind_udp(port: int = 53) -> socket.socket:
-    """A UDP socket on a fresh loopback address."""
-    return _bind(socket.SOCK_DGRAM, port)[0]
+def bind_udp(pool: AddressPool, port: int = 53) -> socket.socket:
+    """A UDP socket on a fresh address of `pool`."""
+    return _bind(pool, socket.SOCK_DGRAM, port)
+
+
+def reverse(clients: Mapping[str, str]) -> Mapping[str, str]:
+    """address -> `{name}` for the client addresses (the first name wins)."""
+    out: dict[str, str] = {}
+    for name, address in clients.items():
+        out.setdefault(address, "{" + name + "}")
+    return out

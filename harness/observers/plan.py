@@ -5,7 +5,8 @@ read and turned into scripts and a zone when the case runs.
 relay = [ { name = "mx1", script = [...] }, ... ]   one table per relay, each listening on
     port 25 of a loopback address of its own; `name` (default "relay", then "relay2", ...)
     is how files, DNS records and reports refer to it: `{mx1}` is its address,
-    `{mx1_port}` its port. Keys:
+    `{mx1_port}` its port (`{client}`, `{client2}` .. `{client8}` are the client's own
+    addresses, harness/observers/addresses.py). Keys:
       script   the replies of one connection, in order: a string is a reply (the first is
                the greeting, sent at once; each later one answers the next command, in DATA
                the whole body); tables {tls = true} (TLS handshake now), {close = true}

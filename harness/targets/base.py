@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.cases import Case
 from harness.fixtures import FIXTURES_DIR, Fixture
+from harness.observers.addresses import HOST_NET, OutgoingNet
 from harness.transcript import Transcript
 
 __all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "TreeWatch", "exit_status"]
@@ -151,6 +152,7 @@ class Target(ABC):  # noqa: B024 - the hooks with bodies are optional
     ref: RefOptions = RefOptions()
     controls_fixtures: bool = True  # False: cases that need our control files are not applicable
     runs_remote: bool = False  # can it run qmail-remote jobs?
+    no_remote: str = "this target does not run qmail-remote"  # why not, for the report
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Bring the target up (start a container, check the install). May raise TargetFault."""
@@ -178,6 +180,12 @@ class Target(ABC):  # noqa: B024 - the hooks with bodies are optional
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         raise NotImplementedError(f"{self.name} does not run qmail-remote")
+
+    def outgoing(self) -> OutgoingNet | None:
+        """Where qmail-remote's fake relays and DNS listen so that the target reaches them, and
+        the target's own client addresses; this machine's loopback unless the target runs
+        elsewhere."""
+        return HOST_NET
 
     def describe(self) -> dict[str, str]:
         return {"spec": self.spec, "name": self.name, "kind": self.kind,

@@ -19,6 +19,12 @@ Two kinds of image:
   that namespace) beside the case's own bin/ files: the program reads the case's control
   files, sessions stay independent and concurrent, and the image's files are never changed.
 
+qmail-remote cases (categories 7-8) run when the harness is root on the engine's machine:
+harness/targets/docker_net.py gives the container network the fake relays' and DNS
+server's addresses and the container its client addresses; the reference image is told the
+DNS server with --dns-server, a qmail image gets a resolv.conf naming it, bind-mounted over
+/etc/resolv.conf in the session's mount namespace.
+
 Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`, `transport=auto|tcpserver|
 stdio` (auto: tcpserver when the image has one).
 """
@@ -28,6 +34,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import itertools
+import os
 import random
 import secrets
 import shlex
@@ -39,8 +46,10 @@ from typing import Any
 from harness.engine import client
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
+from harness.observers.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
 from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
+from harness.targets.docker_net import NoOutgoing, prepare
 
 __all__ = ["DockerTarget", "RUN_LABEL"]
 
@@ -55,6 +64,10 @@ _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
 LINKED_BIN = "/qmc/qmail-bin"
 _MOUNT = ('set -e; if [ -d "$2/bin" ]; then mount --bind "$2/bin" ' + LINKED_BIN + '; fi; '
           'mount --rbind "$1" "$2"; shift 2; exec "$@"')
+# qmail-remote asks the resolver of /etc/resolv.conf: the case's, in the same namespace
+RESOLV = ".resolv.conf"
+_MOUNT_DNS = ('set -e; [ -e /etc/resolv.conf ] || : >/etc/resolv.conf; '
+              f'mount --bind "$1/{RESOLV}" /etc/resolv.conf; ' + _MOUNT[len("set -e; "):])
 
 
 def _tar(entries: dict[str, bytes | None], links: dict[str, str] | None = None, mode: int = 0o755) -> bytes:
@@ -86,10 +99,6 @@ def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
 
 class DockerTarget(Target):
     kind = "docker"
-    # remote() runs qmail-remote in the container, but the case runner's fake relays and DNS
-    # listen on host loopback addresses a container cannot reach: until they listen on the
-    # private network too, categories 7-8 are not applicable here rather than failing
-    runs_remote = False
 
     def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
@@ -114,6 +123,10 @@ class DockerTarget(Target):
         self.serial = itertools.count(1)
         self.bin_names: list[str] = []  # the image's HOME/bin, linked into each case's bin/
         self.lock = threading.Lock()
+        self.subnet = self.gateway = ""
+        self.net: OutgoingNet | None = None  # set by start() when qmail-remote cases can run
+        self.runs_remote = False
+        self._undo_net: Any = None
 
     # -- bringing it up ------------------------------------------------------------------
     def start(self) -> None:
@@ -152,6 +165,12 @@ class DockerTarget(Target):
             raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
         self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         self._check()
+        try:
+            pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
+            self.net, self._undo_net = prepare(pid, self.subnet, self.gateway, self.address)
+            self.runs_remote = True
+        except NoOutgoing as exc:
+            self.no_remote = f"qmail-remote cases do not run here: {exc}"
         # only fixtures/bin: the programs cases name as {fixtures}/bin/... (golden data stays here)
         dirs: dict[str, bytes | None] = {"qmc": None, LINKED_BIN.strip("/"): None, "qmc/fixtures": None}
         self.container.put_archive("/", _tar({**dirs, **_tree(FIXTURES_DIR / "bin", "qmc/fixtures/bin")}))
@@ -173,8 +192,11 @@ class DockerTarget(Target):
             ipam = docker.types.IPAMConfig(pool_configs=[pool])
             try:
                 # internal: no route out; Podman's compat API makes it without DNS (dns_enabled false)
-                return self.engine.networks.create(f"qmc-{self.run_id}-net", driver="bridge", internal=True,
-                                                   ipam=ipam, labels={RUN_LABEL: self.run_id})
+                network = self.engine.networks.create(
+                    f"qmc-{self.run_id}-net", driver="bridge", internal=True, ipam=ipam,
+                    labels={RUN_LABEL: self.run_id})
+                self.subnet, self.gateway = subnet, gateway
+                return network
             except docker.errors.APIError as exc:  # another run took the subnet meanwhile
                 last = exc
         raise TargetFault(f"cannot create a private network for {self.spec}: {last}")
@@ -209,6 +231,9 @@ class DockerTarget(Target):
         self.bin_names = sorted(f[4:] for f in facts if f.startswith("bin:"))
 
     def stop(self) -> None:
+        if self._undo_net is not None:
+            self._undo_net()
+            self._undo_net = None
         for thing in (self.container, self.network):
             if thing is None:
                 continue
@@ -289,24 +314,38 @@ class DockerTarget(Target):
             raise TargetFault(f"{self.spec}: {what} failed: {exc}; {self._gone()}") from None
 
     # -- programs ----------------------------------------------------------------------------
+    def outgoing(self) -> OutgoingNet | None:
+        return self.net
+
     def _argv(self, fx: Fixture, program: str, args: list[bytes]) -> list[bytes]:
+        dns = str(fx.extra.get("dns_server", "")) if program == "remote" else ""
         if self.reference:
             flags = ["--version", self.ref.version, "--qmail-home", fx.home]
             if not self.ref.tls_build:
                 flags.append("--no-tls-build")
             if program == "smtpd":
                 flags += ["--auth-sleep-scale", "0"]
+            if dns:
+                flags += ["--dns-server", dns]
             return [b"eqmail-ref", program.encode(), *(f.encode() for f in flags), *args]
         path = (self.smtpd_path or f"{self.home}/bin/qmail-smtpd" if program == "smtpd"
                 else self.remote_path or f"{self.home}/bin/qmail-remote")
-        return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", _MOUNT.encode(), b"sh",
+        mount = _MOUNT_DNS if dns else _MOUNT
+        return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", mount.encode(), b"sh",
                 self._dir(fx.local).encode(), self.home.encode(), path.encode(), *args]
 
     def _script(self, fx: Fixture, name: str, program: str, args: list[bytes], tcp: bool) -> tuple[str, str]:
         token = secrets.token_hex(6)
         workdir = self._dir(fx.local)
         script = session_script(workdir, token, fx.env, self._argv(fx, program, args), tcp)
-        self.container.put_archive(workdir, _tar({name: script}))
+        files: dict[str, bytes | None] = {name: script}
+        if "dns_server" in fx.extra:
+            ip, _, port = str(fx.extra["dns_server"]).rpartition(":")
+            if port != "53" and not self.reference:
+                raise TargetFault(f"{self.spec}: qmail-remote asks port 53 only, and the case's DNS "
+                                  f"server got port {port}: run the harness as root")
+            files[RESOLV] = f"nameserver {ip}\n".encode()
+        self._api("uploading the job", self.container.put_archive, workdir, _tar(files))
         return f"{workdir}/{name}", token
 
     def smtpd(self, fx: Fixture) -> Running:
@@ -326,7 +365,7 @@ class DockerTarget(Target):
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
         self._need()
-        path, token = self._script(fx, ".remote", "remote", [a.encode() for a in argv], False)
+        path, token = self._script(fx, ".remote", "remote", [os.fsencode(a) for a in argv], False)
         running = StdioRunning(self.engine, self.container, path, token)
         out: list[bytes] = []
         reader = running.sock
