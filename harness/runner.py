@@ -143,7 +143,9 @@ class Runner:
         if self._yardstick(target.ref) is target:
             transcript = reference
         else:
-            transcript = run_case_on(target, case, self.profiles, self._dir(target.name))
+            # a running server (tcp:) gets none of our files: no directory of its own
+            workdir = self._dir(target.name) if target.controls_fixtures else self.workdir
+            transcript = run_case_on(target, case, self.profiles, workdir)
         result = CaseResult(case=case, target=target.name, verdict=ERROR,
                             reference=reference, transcript=transcript)
         if reference.error or transcript.error:

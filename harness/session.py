@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -28,18 +29,43 @@ __all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_con
 _TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
+def guard(sock: socket.socket, timeout: float) -> None:
+    """Make a blocking read or write on `sock` give up after `timeout` seconds. The kernel
+    keeps the clock (SO_RCVTIMEO/SO_SNDTIMEO), not Python's settimeout(), which polls before
+    every call: one system call less per read (bench/harness_overhead.py). A read or write
+    that runs out raises BlockingIOError; the channels turn it into TimeoutError."""
+    sock.settimeout(None)
+    whole = int(timeout)
+    tv = struct.pack("ll", whole, int((timeout - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except (ConnectionResetError, BrokenPipeError):
+        return b""
+    except BlockingIOError:
+        raise TimeoutError("read timed out") from None
+
+
+def _sendall(sock: socket.socket, data: bytes) -> None:
+    try:
+        sock.sendall(data)
+    except BlockingIOError:
+        raise TimeoutError("write timed out") from None
+
+
 class PlainChannel:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
 
     def recv(self) -> bytes:
-        try:
-            return self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            return b""
+        return _recv(self.sock)
 
     def sendall(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        _sendall(self.sock, data)
 
     def close_write(self) -> None:
         try:
@@ -61,13 +87,10 @@ class TlsChannel:
     def _flush(self) -> None:
         data = self.outgoing.read()
         if data:
-            self.sock.sendall(data)
+            _sendall(self.sock, data)
 
     def _pull(self) -> bool:
-        try:
-            data = self.sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            data = b""
+        data = _recv(self.sock)
         if not data:
             self.incoming.write_eof()
             return False
@@ -167,9 +190,12 @@ def client_tls_context(version: str = "", ciphers: str = "") -> ssl.SSLContext:
     return ctx
 
 
+_CLOSE = Step(kind=CLOSE)
+
+
 class _Driver:
     def __init__(self, sock: socket.socket, timeout: float) -> None:
-        sock.settimeout(timeout)  # a hang guard only: replies are framed by grammar
+        guard(sock, timeout)  # a hang guard only: replies are framed by grammar
         self.sock = sock
         self.reader = ReplyReader(PlainChannel(sock))
         self.last = b""
@@ -229,9 +255,9 @@ def drive(sock: socket.socket, steps: tuple[Step, ...],
     TLS parameters negotiated, if any. A step that times out raises StepTimeout carrying
     the exchanges so far in `args[1]`."""
     d = _Driver(sock, timeout)
-    plays = {SEND: lambda s, n: d.send(s, n), STARTTLS: d.starttls, CRAM_MD5: d.cram, CLOSE: d.close}
+    plays = {SEND: d.send, STARTTLS: d.starttls, CRAM_MD5: d.cram, CLOSE: d.close}
     if not steps or steps[-1].kind != CLOSE:
-        steps = (*steps, Step(kind=CLOSE))
+        steps = (*steps, _CLOSE)
     try:
         greeting, closed = d.replies(1)  # step 0: the server speaks first
     except TimeoutError:
