@@ -4,6 +4,7 @@ The result is a list of records (step, field, reference, target); "same" is the 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
@@ -54,8 +55,10 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def diff(reference: Transcript, target: Transcript, *, compare_exit: bool = True) -> list[Difference]:
-    """Both transcripts must already be normalized."""
+def diff(reference: Transcript, target: Transcript, *, compare_exit: bool = True,
+         observations: Collection[str] | None = None) -> list[Difference]:
+    """Both transcripts must already be normalized. `observations`: compare only these
+    (None: all)."""
     out: list[Difference] = []
     for ref, tgt in zip_longest(reference.exchanges, target.exchanges):
         step = (ref or tgt).step
@@ -68,7 +71,10 @@ def diff(reference: Transcript, target: Transcript, *, compare_exit: bool = True
     ref_exit, tgt_exit = reference.exit, target.exit
     if compare_exit and ref_exit is not None and tgt_exit is not None and ref_exit != tgt_exit:
         out.append(Difference(step=None, field="exit", reference=str(ref_exit), target=str(tgt_exit)))
-    for key in sorted(set(reference.observations) | set(target.observations)):
+    keys = set(reference.observations) | set(target.observations)
+    if observations is not None:
+        keys &= set(observations)
+    for key in sorted(keys):
         ref_v, tgt_v = reference.observations.get(key), target.observations.get(key)
         if ref_v != tgt_v:
             out.append(Difference(step=None, field=key, reference=_show(ref_v), target=_show(tgt_v)))

@@ -67,17 +67,33 @@ def scratch_dir() -> str | None:
     return None
 
 
+def on_the_wire(case: Case) -> bool:
+    """Can a server the harness does not configure (tcp:, an image's own listener) run the
+    case? Yes if it is tagged `no-fixture`, or if it is an smtpd case on the plain `default`
+    profile (fixtures/profiles.toml) with no files, environment or arguments of its own: a
+    server set up as that profile says (me = mx.test, rcpthosts example.org and
+    .example.net, no plugins) should then answer as the reference does."""
+    if "no-fixture" in case.tags:
+        return True
+    return (case.kind != "REMOTE" and case.profile == "default" and not case.files
+            and not case.env and not case.args)
+
+
 def applicable(case: Case, target: Target) -> str:
     """Why `target` cannot run `case`, or "" if it can."""
     if target.ref.version not in case.versions:
         return f"the case is for eQmail {', '.join(case.versions)} only"
     if case.tls_build is not None and case.tls_build != target.ref.tls_build:
         return f"the case is for eQmail built {'with' if case.tls_build else 'without'} TLS only"
-    if not target.controls_fixtures and "no-fixture" not in case.tags:
-        return "needs control files the harness cannot set on this target"
+    if not target.controls_fixtures and not on_the_wire(case):
+        return ("needs files or settings of its own, which the harness cannot give this target "
+                "(it runs the cases of the plain default profile)")
     if case.kind == "REMOTE" and not target.runs_remote:
         return target.no_remote
     return ""
+
+
+WIRE_OBSERVATIONS = frozenset({"tls"})
 
 
 class Runner:
@@ -160,7 +176,10 @@ class Runner:
             result.differences = broken
             result.reason = "the reference breaks the case's pinned expectation: fix it or the case"
             return result
-        result.differences = diff(ref_n, tgt_n, compare_exit=transcript.exit is not None)
+        # a target we do not configure shows only the wire (and TLS): the reference's queue,
+        # fd 3 and files are not compared with its nothing
+        seen = None if target.controls_fixtures else WIRE_OBSERVATIONS
+        result.differences = diff(ref_n, tgt_n, compare_exit=transcript.exit is not None, observations=seen)
         result.verdict, result.reason = grade(case, result.differences, tgt_n.received,
                                               self.informational_fails)
         return result

@@ -1,7 +1,7 @@
 """`tcp:HOST:PORT`: an SMTP server that is already running. The harness cannot set its
-control files, so only cases tagged `no-fixture` (whose verdict does not depend on them) run;
-the others are reported NOT_APPLICABLE. Compared with the reference 1.08 unless
-`,version=1.09` is given."""
+control files, so only the cases a server set up as the `default` fixture profile can run
+(harness.runner.on_the_wire) run, compared on the wire and TLS only; the others are
+reported NOT_APPLICABLE. Compared with the reference 1.08 unless `,version=1.09` is given."""
 
 from __future__ import annotations
 
