@@ -260,6 +260,38 @@ def test_qmail_remote_cases_run_in_the_container(targets: Callable[[str], Target
     assert _local_routes(subnet) == []
 
 
+BASELINES = Path(__file__).resolve().parent.parent / "fixtures" / "baselines"
+
+
+@pytest.mark.parametrize("mta", [
+    "exim4",  # the quickest to build and run: in the default run
+    pytest.param("postfix", marks=pytest.mark.slow),  # pauses 1 s after errors: 15 s a run
+    pytest.param("opensmtpd", marks=pytest.mark.slow),
+])
+def test_another_mta_side_by_side_matches_its_baseline(engine: Any, mta: str,
+                                                       targets: Callable[[str], Target]) -> None:
+    """Debian's MTA in its image (harness/images), running its own server on port 25: the
+    harness runs the cases of the plain default profile over TCP and grades every difference
+    from the reference; the committed baseline (fixtures/baselines/MTA.json, written by
+    `qmc run -t docker:IMAGE --update-baseline`) holds them all, so nothing is new."""
+    from harness.baseline import load_baseline, mark_known
+    from harness.images import build
+
+    image = build(mta)
+    target = targets(f"docker:{image}")
+    cases = [c for c in load_catalogue().cases if "1.08" in c.versions]
+    results = run([target], cases, jobs=4)
+    assert isinstance(target, DockerTarget) and not target.controls_fixtures
+    ran = {r.case.id: r for r in results.values() if r.target == target.name and r.verdict != NOT_APPLICABLE}
+    assert len(ran) >= 100
+    baseline = load_baseline(BASELINES / f"{mta}.json")
+    for result in ran.values():
+        mark_known(result, baseline)
+    new = {i: (r.verdict, r.reason) for i, r in ran.items() if r.verdict != OK and not r.known}
+    assert new == {}
+    assert sum(r.verdict != OK for r in ran.values()) > 50, "another MTA cannot agree on almost everything"
+
+
 def test_missing_image_says_how_to_build_it(targets: Callable[[str], Target]) -> None:
     target = targets("docker:localhost/qmc/no-such-image:latest")
     with pytest.raises(TargetSpecError, match="not found: build it with python -m harness.images build ref"):

@@ -67,16 +67,19 @@ def _exec(spec: str, arg: str, options: dict[str, str]) -> Target:
 def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.docker_ import DockerTarget
 
-    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport"})
+    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port"})
     if options.get("transport", "auto") not in ("auto", "tcpserver", "stdio"):
         raise TargetSpecError(f"target {spec!r}: transport is auto, tcpserver or stdio")
+    port = options.get("port", "0")
+    if not port.isdigit() or int(port) > 65535:
+        raise TargetSpecError(f"target {spec!r}: port wants a TCP port number")
     if not arg:
         raise TargetSpecError(f"target {spec!r}: docker: wants an image, "
                               "e.g. docker:localhost/qmc/eqmail-ref:latest")
     target: Target = DockerTarget(
         spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
-        tls_build="no-tls" not in options, transport=options.get("transport", "auto"))
+        tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port))
     return target
 
 

@@ -25,8 +25,14 @@ server's addresses and the container its client addresses; the reference image i
 DNS server with --dns-server, a qmail image gets a resolv.conf naming it, bind-mounted over
 /etc/resolv.conf in the session's mount namespace.
 
+A third kind runs its own server: `port=N` (or the image label org.qmail-conformance.port,
+as the postfix, exim4 and opensmtpd images of harness/images have): the container runs the
+image's own command, and each session is a TCP connection to that port, as for a tcp:
+target (harness.runner.on_the_wire): the harness gives it no files, so it runs the cases of
+the plain default profile, compared on the wire. For side-by-side baselines of other MTAs.
+
 Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`, `transport=auto|tcpserver|
-stdio` (auto: tcpserver when the image has one).
+stdio` (auto: tcpserver when the image has one), `port=`.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ import os
 import random
 import secrets
 import shlex
+import socket
 import tarfile
 import threading
+import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -50,11 +58,14 @@ from harness.observers.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
 from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
 from harness.targets.docker_net import NoOutgoing, prepare
+from harness.targets.tcp import ServerConnection
 
 __all__ = ["DockerTarget", "RUN_LABEL"]
 
 RUN_LABEL = "org.qmail-conformance.run"
 KIND_LABEL = "org.qmail-conformance.kind"
+PORT_LABEL = "org.qmail-conformance.port"
+_SERVER_START = 90.0  # seconds an image's own server may take to greet
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
 _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
@@ -102,7 +113,7 @@ class DockerTarget(Target):
 
     def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
-                 transport: str = "auto") -> None:
+                 transport: str = "auto", port: int = 0) -> None:
         self.spec = spec
         self.name = spec
         self.image = image
@@ -111,6 +122,7 @@ class DockerTarget(Target):
         self.remote_path = remote
         self.ref = RefOptions(version=version, tls_build=tls_build)
         self.transport = transport  # auto: tcpserver when the image has it, else stdio
+        self.port = port  # > 0: the image runs its own server there (see the module text)
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -149,13 +161,17 @@ class DockerTarget(Target):
                                   "python -m harness.images build ref (local images are named "
                                   "localhost/...)") from None
         self.reference = labels.get(KIND_LABEL) == "eqmail-ref" and not self.smtpd_path
+        if not self.port and str(labels.get(PORT_LABEL, "")).isdigit() and not self.smtpd_path:
+            self.port = int(labels[PORT_LABEL])
         self.network = self._network()
+        # the image's own command for a server image; else a keeper the sessions exec into
+        own = {} if self.port else {"entrypoint": ["/bin/sh", "-c", _KEEPER], "command": []}
         try:
             self.container = self.engine.containers.run(
-                self.image, entrypoint=["/bin/sh", "-c", _KEEPER], command=[], detach=True,
+                self.image, **own, detach=True,
                 stdin_open=True, init=True, name=f"qmc-{self.run_id}-mta", hostname="mx",
                 network=self.network.name, labels={RUN_LABEL: self.run_id},
-                cap_add=[] if self.reference else ["SYS_ADMIN"])
+                cap_add=[] if self.reference or self.port else ["SYS_ADMIN"])
             self.container.reload()
         except docker.errors.APIError as exc:
             raise TargetFault(f"image {self.image} does not start: {exc.explanation or exc} "
@@ -164,6 +180,11 @@ class DockerTarget(Target):
             logs = self.container.logs().decode("utf-8", "replace")[-2000:]
             raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
         self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
+        if self.port:
+            self._await_server()
+            self.controls_fixtures = False
+            self.no_remote = "an image's own server: the harness runs its SMTP listener only"
+            return
         self._check()
         try:
             pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
@@ -174,6 +195,25 @@ class DockerTarget(Target):
         # only fixtures/bin: the programs cases name as {fixtures}/bin/... (golden data stays here)
         dirs: dict[str, bytes | None] = {"qmc": None, LINKED_BIN.strip("/"): None, "qmc/fixtures": None}
         self.container.put_archive("/", _tar({**dirs, **_tree(FIXTURES_DIR / "bin", "qmc/fixtures/bin")}))
+
+    def _await_server(self) -> None:
+        """Until the image's server greets on its port (its start takes seconds), or it ends."""
+        deadline = time.monotonic() + _SERVER_START
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((self.address, self.port), timeout=5) as probe:
+                    if probe.recv(512).startswith(b"220"):
+                        return
+                    last = "it answered without a 220 greeting"
+            except OSError as exc:
+                last = str(exc)
+            self.container.reload()
+            if self.container.status != "running":
+                raise TargetFault(f"image {self.image} does not start: {self._gone()}")
+            time.sleep(0.2)  # a server starting up: nothing to wait on but its port
+        raise TargetFault(f"image {self.image}: nothing greets on port {self.port} after "
+                          f"{_SERVER_START:g} s ({last}); {self._gone()}")
 
     def _network(self) -> Any:
         import docker
@@ -350,6 +390,9 @@ class DockerTarget(Target):
 
     def smtpd(self, fx: Fixture) -> Running:
         self._need()
+        if self.port:
+            where = (socket.AF_INET, (self.address, self.port))
+            return ServerConnection(where, f"{self.spec} port {self.port}")
         workdir = self._dir(fx.local)
         with self.lock:
             token = self.tokens.pop(workdir, "")

@@ -12,10 +12,12 @@ from harness.errors import TargetFault
 from harness.fixtures import Fixture
 from harness.targets.base import RefOptions, Running, Target
 
-__all__ = ["TcpTarget"]
+__all__ = ["TcpTarget", "ServerConnection"]
 
 
-class _TcpRunning(Running):
+class ServerConnection(Running):
+    """A session with a server that runs by itself: nothing to wait for but the socket."""
+
     def __init__(self, where: tuple[int, tuple[Any, ...]], label: str) -> None:
         family, address = where
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -59,4 +61,4 @@ class TcpTarget(Target):
     def smtpd(self, fx: Fixture) -> Running:
         if self.where is None:
             raise TargetFault(f"{self.spec}: not started")
-        return _TcpRunning(self.where, f"{self.host}:{self.port}")
+        return ServerConnection(self.where, f"{self.host}:{self.port}")
