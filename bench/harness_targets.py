@@ -1,8 +1,8 @@
 """Wall time of a small case set through the whole harness pipeline against each target kind:
 `ref` (the warm fork server), `exec:` (the reference installed as a qmail home, each session
 in a private mount namespace) and `docker:` (the reference image, one tcpserver per
-session), with 1 and 2 jobs. All rows come from one run; ratios are to `ref` at the same
-number of jobs.
+session; qmail-remote jobs over exec), with 1 and 2 jobs. All rows come from one run;
+ratios are to `ref` at the same number of jobs.
 
     python bench/harness_targets.py [--cases N] [--image IMAGE] [--rounds R]
 
@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.cases import SMTPD, Case, load_catalogue  # noqa: E402
+from harness.cases import Case, load_catalogue  # noqa: E402
 from harness.runner import Runner  # noqa: E402
 from harness.targets import make_target  # noqa: E402
 from harness.targets.base import Target  # noqa: E402
@@ -33,7 +33,7 @@ from harness.verdict import NOT_APPLICABLE, OK  # noqa: E402
 
 __all__ = ["main"]
 
-WRAPPER = '#!/bin/sh\nexec {python} -m eqmail_ref smtpd --qmail-home {home} --auth-sleep-scale 0 "$@"\n'
+WRAPPER = '#!/bin/sh\nexec {python} -m eqmail_ref {program} --qmail-home {home} {flags}"$@"\n'
 
 
 def qmail_home(where: Path) -> Path:
@@ -42,18 +42,19 @@ def qmail_home(where: Path) -> Path:
     scale, 0 as for `ref` and the image)."""
     home = where / "qmail"
     (home / "bin").mkdir(parents=True)
-    script = home / "bin" / "qmail-smtpd"
-    script.write_text(WRAPPER.format(python=sys.executable, home=home))
-    script.chmod(0o755)
+    for program, flags in (("smtpd", "--auth-sleep-scale 0 "), ("remote", "")):
+        script = home / "bin" / f"qmail-{program}"
+        script.write_text(WRAPPER.format(python=sys.executable, home=home, program=program, flags=flags))
+        script.chmod(0o755)
     return home
 
 
 def starter(count: int) -> list[Case]:
-    """`count` qmail-smtpd cases for 1.08 spread over the categories (qmail-remote cases need
-    relays the docker: target cannot reach yet)."""
+    """`count` cases for 1.08 spread over the categories 1-9 (7 and 8: qmail-remote against
+    the fake relays and DNS)."""
     by_category: dict[int, list[Case]] = {}
     for case in load_catalogue().cases:
-        if "1.08" in case.versions and case.kind == SMTPD:
+        if "1.08" in case.versions:
             by_category.setdefault(case.category, []).append(case)
     picked: list[Case] = []
     while len(picked) < count and any(by_category.values()):
@@ -77,7 +78,7 @@ def measure(target: Target, cases: list[Case], jobs: int, rounds: int) -> tuple[
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--cases", type=int, default=24)
+    p.add_argument("--cases", type=int, default=27)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--image", default="localhost/qmc/eqmail-ref:latest")
     args = p.parse_args(argv)
