@@ -53,7 +53,7 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
     running = target.smtpd(fx)
     try:
         try:
-            t.exchanges, tls = drive(running.sock, case.steps, case.timeout)
+            t.exchanges, tls = drive(running.sock, case.steps, case.timeout, smtps="SMTPS" in case.env)
             if tls:
                 t.observations["tls"] = f"{tls['version']} {tls['cipher']}".encode()
         except StepTimeout as exc:

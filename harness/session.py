@@ -2,10 +2,11 @@
 exchange. Replies end by SMTP grammar (the line whose fourth byte is not '-'), never by a
 quiet period; the step timeout only turns a hung peer into a verdict.
 
-Steps (harness.cases): SEND writes bytes and reads N replies; STARTTLS upgrades the socket
-with the chosen TLS version and ciphers (the server's 220 was read by the step before);
-CRAM_MD5 answers the challenge of the last reply; CLOSE ends our side (shutdown for
-writing) and reads everything until the server closes. Every session ends with CLOSE, so
+A case with SMTPS in its environment (implicit TLS, spec §4) starts with the handshake,
+before the greeting. Steps (harness.cases): SEND writes bytes and reads N replies; STARTTLS
+upgrades the socket with the chosen TLS version and ciphers (the server's 220 was read by
+the step before); CRAM_MD5 answers the challenge of the last reply; CLOSE ends our side
+(shutdown for writing) and reads everything until the server closes. Every session ends with CLOSE, so
 what a server says after its last expected reply is still seen.
 """
 
@@ -24,7 +25,9 @@ from harness.cases import CLOSE, CRAM_MD5, SEND, STARTTLS, Step
 from harness.errors import StepTimeout
 from harness.transcript import Exchange
 
-__all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context"]
+__all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context", "SMTPS"]
+
+SMTPS = "SMTPS"  # the kind of the exchange that is the handshake before the greeting
 
 _TLS_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
@@ -78,11 +81,19 @@ class TlsChannel:
     """TLS over the raw socket through memory BIOs, so that our end can send close_notify and
     half-close while still reading the server's last words (ssl.SSLSocket cannot)."""
 
-    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext) -> None:
+    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext, *, handshake: bool = True) -> None:
         self.sock = sock
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.obj = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="mx.test")
+        # every byte read during the handshake, for SMTPS: a server that fails to set TLS up
+        # answers in clear (spec §4), and that answer is what the transcript must show
+        self.raw: bytearray | None = bytearray()
+        if handshake:
+            self.handshake()
+
+    def handshake(self) -> None:
         self._io(self.obj.do_handshake)
+        self.raw = None  # done: later reads are the session's
 
     def _flush(self) -> None:
         data = self.outgoing.read()
@@ -91,6 +102,8 @@ class TlsChannel:
 
     def _pull(self) -> bool:
         data = _recv(self.sock)
+        if self.raw is not None:
+            self.raw += data
         if not data:
             self.incoming.write_eof()
             return False
@@ -228,10 +241,29 @@ class _Driver:
             if isinstance(exc, TimeoutError):
                 raise
             return Exchange(step=n, kind=step.kind, event=f"tls failed: {_tls_reason(exc)}")
+        return Exchange(step=n, kind=step.kind, event=self._upgraded(channel))
+
+    def _upgraded(self, channel: TlsChannel) -> str:
         self.reader.channel = channel
         version, cipher = channel.obj.version() or "", (channel.obj.cipher() or ("", "", 0))[0]
         self.tls = {"version": version, "cipher": cipher}
-        return Exchange(step=n, kind=step.kind, event=f"tls {version} {cipher}")
+        return f"tls {version} {cipher}"
+
+    def smtps(self) -> Exchange:
+        """The handshake before the greeting (SMTPS, spec §4); on failure what the server
+        said in clear, up to its end."""
+        channel = TlsChannel(self.sock, client_tls_context(), handshake=False)
+        try:
+            channel.handshake()
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            clear = bytes(channel.raw or b"") + self.reader.rest()
+            # a server that answers in clear and exits may do so before our ClientHello is
+            # written or after: the client's error (broken pipe, wrong version) is timing
+            why = "the server answered in clear" if clear else _tls_reason(exc)
+            return Exchange(step=0, kind=SMTPS, received=clear, event=f"tls failed: {why}")
+        return Exchange(step=0, kind=SMTPS, event=self._upgraded(channel))
 
     def cram(self, step: Step, n: int) -> Exchange:
         challenge = self.last[4:].strip()
@@ -248,23 +280,29 @@ class _Driver:
         return Exchange(step=n, kind=CLOSE, received=self.reader.rest(), event="closed")
 
 
-def drive(sock: socket.socket, steps: tuple[Step, ...],
-          timeout: float) -> tuple[list[Exchange], dict[str, str]]:
-    """Read the greeting (step 0), play `steps` (a final CLOSE is added when missing) and
-    return the exchanges and the
-    TLS parameters negotiated, if any. A step that times out raises StepTimeout carrying
-    the exchanges so far in `args[1]`."""
+def drive(sock: socket.socket, steps: tuple[Step, ...], timeout: float,
+          smtps: bool = False) -> tuple[list[Exchange], dict[str, str]]:
+    """With `smtps`, first the TLS handshake (an exchange of its own, step 0 too: on failure,
+    what the server said in clear, and the session is over). Then read the greeting
+    (step 0), play `steps` (a final CLOSE is added when missing) and return the exchanges
+    and the TLS parameters negotiated, if any. A step that times out raises StepTimeout
+    carrying the exchanges so far in `args[1]`."""
     d = _Driver(sock, timeout)
     plays = {SEND: d.send, STARTTLS: d.starttls, CRAM_MD5: d.cram, CLOSE: d.close}
     if not steps or steps[-1].kind != CLOSE:
         steps = (*steps, _CLOSE)
+    done: list[Exchange] = []
     try:
+        if smtps:
+            done.append(d.smtps())
+            if done[0].event.startswith("tls failed"):
+                return done, d.tls
         greeting, closed = d.replies(1)  # step 0: the server speaks first
     except TimeoutError:
         raise StepTimeout(f"no greeting within {timeout:g} s",
-                          [Exchange(step=0, kind="GREETING", received=bytes(d.reader.buf), event="timeout")]
-                          ) from None
-    done: list[Exchange] = [Exchange(step=0, kind="GREETING", received=greeting, event=closed)]
+                          [*done, Exchange(step=0, kind="GREETING", received=bytes(d.reader.buf),
+                                           event="timeout")]) from None
+    done.append(Exchange(step=0, kind="GREETING", received=greeting, event=closed))
     if closed:
         return done, d.tls
     for n, step in enumerate(steps, 1):
