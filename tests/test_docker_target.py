@@ -346,3 +346,18 @@ def test_podman_service_is_started_once_then_reused(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=60)
     assert path.exists() and not engines._answers(path)
+
+
+def test_qmail_remote_cases_need_the_engine_on_this_machine() -> None:
+    """No container pid of ours (a remote engine): categories 7-8 are not applicable, and the
+    reason says why (the network set-up is never half done)."""
+    from harness.targets.docker_net import NoOutgoing, prepare
+
+    if os.geteuid() != 0:
+        with pytest.raises(NoOutgoing, match="need root"):
+            prepare(0, "198.18.200.0/24", "198.18.200.1", "198.18.200.2")
+        return
+    with pytest.raises(NoOutgoing, match="engine runs on another machine"):
+        prepare(0, "198.18.200.0/24", "198.18.200.1", "198.18.200.2")
+    with pytest.raises(NoOutgoing, match="no interface of this machine has 198.18.200.1"):
+        prepare(os.getpid(), "198.18.200.0/24", "198.18.200.1", "198.18.200.2")
