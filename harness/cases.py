@@ -45,7 +45,7 @@ _ID = re.compile(r"^\d+(\.\d+)+$")
 _VERSIONS = ("1.08", "1.09")
 _CASE_KEYS = {"id", "title", "spec", "tags", "versions", "grade", "profile", "files", "env", "args",
               "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "timeout", "tls_build"}
-_STEP_KEYS = {"send", "replies", "starttls", "cram_md5", "close", "tls_version", "ciphers"}
+_STEP_KEYS = {"send", "replies", "starttls", "cram_md5", "close", "tls_version", "ciphers", "client_cert"}
 
 
 def to_bytes(text: str) -> bytes:
@@ -61,6 +61,9 @@ class Step:
     replies: int = 1
     tls_version: str = ""  # "TLSv1.2", "TLSv1.3" or "" for the client's default
     ciphers: str = ""  # an OpenSSL cipher string for TLS <= 1.2
+    # STARTTLS with a client certificate whose subject has this emailAddress ("": none in
+    # it; None: no certificate), issued by the run's fixture CA ({clientca} in files)
+    client_cert: str | None = None
     user: bytes = b""
     secret: bytes = b""
 
@@ -138,8 +141,10 @@ def _parse_step(raw: Any, n: int) -> Step:
     if "send" in raw:
         return Step(kind=SEND, data=to_bytes(_str(raw["send"], f"{where}: send")), replies=replies)
     if raw.get("starttls"):
+        cert = raw.get("client_cert")
         return Step(kind=STARTTLS, tls_version=_str(raw.get("tls_version", ""), where),
-                    ciphers=_str(raw.get("ciphers", ""), where))
+                    ciphers=_str(raw.get("ciphers", ""), where),
+                    client_cert=None if cert is None else _str(cert, f"{where}: client_cert"))
     if "cram_md5" in raw:
         user, _, secret = _str(raw["cram_md5"], f"{where}: cram_md5").partition(" ")
         return Step(kind=CRAM_MD5, user=to_bytes(user), secret=to_bytes(secret))

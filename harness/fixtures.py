@@ -9,12 +9,18 @@ The home is a plain directory the observers read afterwards:
     fd3           what checkpassword read on fd 3
     out/          anything a case's plugins write for the observers
 Placeholders {home} and {fixtures} become the paths as the *target* sees them (a container
-sees its own copy), so one case runs unchanged on every target.
+sees its own copy), so one case runs unchanged on every target; {clientca} is the run's
+fixture CA (the one that issues servercert.pem and the clients' certificates).
 """
 
 from __future__ import annotations
 
+import atexit
+import datetime
 import os
+import shutil
+import tempfile
+import threading
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,8 +75,18 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
     return profiles
 
 
-@cache
+_ca_lock = threading.Lock()
+
+
 def _authority() -> Any:
+    """The run's fixture CA. Made under a lock: cases run in threads, and two CAs (one
+    for a clientca.pem, another for the client's certificate) would not trust each other."""
+    with _ca_lock:
+        return _make_authority()
+
+
+@cache
+def _make_authority() -> Any:
     import trustme
 
     return trustme.CA(key_type=trustme.KeyType.RSA)
@@ -86,7 +102,63 @@ def servercert_pem() -> bytes:
     return data
 
 
+def clientca_pem() -> bytes:
+    """The run's fixture CA: `{clientca}` in a case's files (control/clientca.pem)."""
+    data: bytes = _authority().cert_pem.bytes()
+    return data
+
+
+@cache
+def _cert_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="qmc-client-certs-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+_cert_lock = threading.Lock()  # cases run in threads: each certificate is made once
+
+
+def client_cert_file(email: str) -> str:
+    with _cert_lock:
+        return _client_cert_file(email)
+
+
+@cache
+def _client_cert_file(email: str) -> str:
+    """A PEM file (certificate and key) for a TLS client whose certificate's subject holds
+    emailAddress `email` (none if empty): what eQmail's tlsclients relaying reads (spec §4),
+    issued by the run's fixture CA. ssl wants a file: it is made once per run and removed
+    at exit."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca = _authority()
+    ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+    ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)  # the CAs above are RSA
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    names = [x509.NameAttribute(NameOID.COMMON_NAME, "qmc client")]
+    if email:
+        names.append(x509.NameAttribute(NameOID.EMAIL_ADDRESS, email))
+    now = datetime.datetime.now(datetime.UTC)
+    day = datetime.timedelta(days=1)
+    cert = (x509.CertificateBuilder().subject_name(x509.Name(names)).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - day).not_valid_after(now + 365 * day)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    path = _cert_dir() / f"{len(list(_cert_dir().iterdir()))}.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return str(path)
+
+
 def _expand(value: bytes, home: str, fixtures: str) -> bytes:
+    if b"{clientca}" in value:
+        value = value.replace(b"{clientca}", clientca_pem())
     return value.replace(b"{home}", home.encode()).replace(b"{fixtures}", fixtures.encode())
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.cases import CLOSE, CRAM_MD5, SEND, STARTTLS, Step
 from harness.errors import StepTimeout
+from harness.fixtures import client_cert_file
 from harness.transcript import Exchange
 
 __all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context", "SMTPS"]
@@ -190,10 +191,13 @@ class ReplyReader:
         return data
 
 
-def client_tls_context(version: str = "", ciphers: str = "") -> ssl.SSLContext:
+def client_tls_context(version: str = "", ciphers: str = "", cert_file: str = "") -> ssl.SSLContext:
     """The harness's TLS client: verifies nothing (the server's certificate is the case's own),
-    offers exactly the version and ciphers a step asks for."""
+    offers exactly the version and ciphers a step asks for, and the client certificate of
+    `cert_file` if given."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cert_file:
+        ctx.load_cert_chain(cert_file)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     if version:
@@ -236,7 +240,9 @@ class _Driver:
 
     def starttls(self, step: Step, n: int) -> Exchange:
         try:
-            channel = TlsChannel(self.sock, client_tls_context(step.tls_version, step.ciphers))
+            cert = ("" if step.client_cert is None
+                    else client_cert_file(step.client_cert))
+            channel = TlsChannel(self.sock, client_tls_context(step.tls_version, step.ciphers, cert))
         except (ssl.SSLError, OSError, ValueError) as exc:
             if isinstance(exc, TimeoutError):
                 raise
