@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 __all__ = ["AddressPool", "LoopbackPool", "SubnetPool", "OutgoingNet", "HOST_NET", "listen_tcp",
-           "bind_udp", "allocated", "CLIENT_NAMES"]
+           "bind_udp", "allocated", "reverse", "CLIENT_NAMES"]
 
 _given: set[str] = set()  # for leak checks: every address handed out in this process
 _given_lock = threading.Lock()
