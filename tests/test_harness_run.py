@@ -95,6 +95,18 @@ def test_golden_record_and_replay(tmp_path: Path) -> None:
     assert replay["3.1.1"].verdict == OK
 
 
+def test_a_partial_re_record_keeps_the_index_whole(tmp_path: Path) -> None:
+    from harness.targets import make_target
+    from harness.targets.golden import GOLDEN_INDEX
+
+    recorded = [r.transcript for r in run(["ref"], cases_from(write_cases(tmp_path))) if r.transcript]
+    golden = tmp_path / "golden"
+    ref = make_target("ref")
+    write_golden(golden, ref, recorded)
+    write_golden(golden, ref, recorded[:1])  # e.g. qmc record --cases 1.1.1
+    assert json.loads((golden / GOLDEN_INDEX).read_text())["cases"] == [t.case_id for t in recorded]
+
+
 def test_a_case_brings_its_own_bin_programs_next_to_the_install(tmp_path: Path) -> None:
     spec = _exec_target(tmp_path)
     text = ('[[case]]\nid = "4.9.1"\ntitle = "own checkpassword"\nspec = "2.9"\n'

@@ -53,7 +53,8 @@ class GoldenTarget(Target):
 
 
 def write_golden(directory: Path, target: Target, transcripts: list[Transcript]) -> None:
-    """One JSON file per case (sorted keys, stable for review) and an index."""
+    """One JSON file per case (sorted keys, stable for review) and an index of every case
+    recorded there (this time and, for the same version, before)."""
     directory.mkdir(parents=True, exist_ok=True)
     from harness.diff import normalized
 
@@ -66,6 +67,15 @@ def write_golden(directory: Path, target: Target, transcripts: list[Transcript])
             if exchange["kind"] == "CRAM_MD5":  # our answer to a new challenge each time
                 exchange["sent"] = "(the CRAM-MD5 answer to the challenge)\r\n"
         (directory / f"{t.case_id}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    ids = {t.case_id for t in transcripts}
+    # a partial re-record (`qmc record --cases 5.2.*`) adds to the directory's index
+    try:
+        earlier = json.loads((directory / GOLDEN_INDEX).read_text())
+    except (OSError, ValueError):
+        earlier = {}
+    if isinstance(earlier, dict) and earlier.get("version") == target.ref.version:
+        ids |= {i for i in earlier.get("cases", [])
+                if isinstance(i, str) and (directory / f"{i}.json").exists()}
     index = {"target": target.spec, "version": target.ref.version, "tls_build": target.ref.tls_build,
-             "cases": sorted((t.case_id for t in transcripts), key=lambda i: [int(x) for x in i.split(".")])}
+             "cases": sorted(ids, key=lambda i: [int(x) for x in i.split(".")])}
     (directory / GOLDEN_INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
