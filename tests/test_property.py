@@ -43,6 +43,7 @@ def test_versions_differ_in_the_auth_login_prompts(worlds: tuple[RefWorld, RefWo
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # 46 s alone on 2 cores; more than 120 s when the machine is busy
 def test_thousand_examples_find_both_prompt_differences_and_nothing_between_equals(
         worlds: tuple[RefWorld, RefWorld, RefWorld]) -> None:
     old, same, new = worlds
