@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.cases import Case
+from harness.errors import TargetFault
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observers.addresses import HOST_NET, OutgoingNet
 from harness.transcript import Transcript
 
-__all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "TreeWatch", "exit_status"]
+__all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "TreeWatch", "exit_status",
+           "resolv_conf"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +47,16 @@ def exit_status(wait_status: int) -> int:
     if os.WIFSIGNALED(wait_status):
         return 128 + os.WTERMSIG(wait_status)
     return os.WEXITSTATUS(wait_status)
+
+
+def resolv_conf(spec: str, dns_server: str) -> bytes:
+    """A resolv.conf naming the case's DNS server ("IP:PORT", fx.extra["dns_server"]) for a
+    qmail-remote that asks the resolver of /etc/resolv.conf, which knows port 53 only."""
+    ip, _, port = dns_server.rpartition(":")
+    if port != "53":
+        raise TargetFault(f"{spec}: qmail-remote asks port 53 only, and the case's DNS "
+                          f"server got port {port}: run the harness as root")
+    return f"nameserver {ip}\n".encode()
 
 
 class TreeWatch:

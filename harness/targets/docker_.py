@@ -55,7 +55,7 @@ from harness.engine import client
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observers.addresses import OutgoingNet
-from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
+from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
 from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
 from harness.targets.docker_net import NoOutgoing, prepare
 from harness.targets.tcp import ServerConnection
@@ -379,12 +379,8 @@ class DockerTarget(Target):
         workdir = self._dir(fx.local)
         script = session_script(workdir, token, fx.env, self._argv(fx, program, args), tcp)
         files: dict[str, bytes | None] = {name: script}
-        if "dns_server" in fx.extra:
-            ip, _, port = str(fx.extra["dns_server"]).rpartition(":")
-            if port != "53" and not self.reference:
-                raise TargetFault(f"{self.spec}: qmail-remote asks port 53 only, and the case's DNS "
-                                  f"server got port {port}: run the harness as root")
-            files[RESOLV] = f"nameserver {ip}\n".encode()
+        if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
+            files[RESOLV] = resolv_conf(self.spec, str(fx.extra["dns_server"]))
         self._api("uploading the job", self.container.put_archive, workdir, _tar(files))
         return f"{workdir}/{name}", token
 

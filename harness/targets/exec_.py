@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
-from harness.targets.base import PopenRunning, RefOptions, RemoteOutcome, Running, Target
+from harness.targets.base import PopenRunning, RefOptions, RemoteOutcome, Running, Target, resolv_conf
 
 __all__ = ["ExecTarget"]
 
@@ -72,12 +72,8 @@ class ExecTarget(Target):
         if "dns_server" in fx.extra:
             # qmail-remote asks the resolver of /etc/resolv.conf, on port 53 only: give it the
             # case's DNS server by a resolv.conf bind-mounted in the private namespace
-            ip, _, port = str(fx.extra["dns_server"]).rpartition(":")
-            if port != "53":
-                raise TargetFault(f"{self.spec}: qmail-remote asks port 53 only, and the case's DNS "
-                                  f"server got port {port}: run the harness as root")
             conf = fx.local.parent / f"{fx.local.name}.resolv.conf"
-            conf.write_text(f"nameserver {ip}\n")
+            conf.write_bytes(resolv_conf(self.spec, str(fx.extra["dns_server"])))
             command[6:8] = ['set -e; mount --bind "$1" /etc/resolv.conf; shift; ' + _MOUNT, "sh", str(conf)]
         try:
             done = subprocess.run(command, input=message,
