@@ -47,11 +47,11 @@ def _cram_fd3(data: bytes) -> bytes:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("queue-accept", "qmail-smtpd's '250 ok <unix time> qp <pid>' (spec §3.9)",
+    Rule("queue-accept", "qmail-smtpd's '250 ok <unix time> qp <pid>' (spec §2.7)",
          _sub(rb"250 ok \d+ qp \d+", b"250 ok T qp P"), b"250 ok "),
-    Rule("received-date", "the date in the Received line qmail-smtpd writes (spec §3.6)",
+    Rule("received-date", "the date in the Received line qmail-smtpd writes (spec §2.15)",
          _sub(rb"; \d+ \w+ \d{4} \d\d:\d\d:\d\d [+-]\d{4}", b"; DATE"), b"; "),
-    Rule("cram-challenge", "the CRAM-MD5 challenge <pid.time@host> is new every time (spec §4.4)", _cram,
+    Rule("cram-challenge", "the CRAM-MD5 challenge <pid.time@host> is new every time (spec §2.9)", _cram,
          b"334 "),
     Rule("cram-fd3", "what checkpassword reads for CRAM-MD5 holds the digest of a new challenge",
          _cram_fd3, b"\x00<"),

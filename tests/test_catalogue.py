@@ -1,7 +1,7 @@
 """The conformance catalogue (conformance/cases) as data, and the golden regression gate.
 
 (a) The catalogue loads without problems, has enough cases per category, unique ids, and
-    every reply string of the spec (eqmail-behaviour.md §2.2, §2.16, §4) appears in some
+    every reply string of the spec (docs/spec, §2.2, §2.16, §4) appears in some
     pinned expectation, except the few no case can provoke (listed with the reason).
 (b) The gate: the reference's transcripts recorded under fixtures/golden/ replay as a
     `golden:` target against today's reference and must all be OK, so a change in the
