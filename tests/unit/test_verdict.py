@@ -1,6 +1,7 @@
 """The grading of harness/verdict.py over real transcripts: a case file parsed by
 harness.cases, transcripts normalized and diffed by harness.diff, then grade(). Verdicts are
-compared by their string value ("OK", "NON_STRICT", ...), which the reports carry."""
+compared by their string value ("OK", "NON_STRICT", ...), which the reports carry; reasons
+only by the step or field they name."""
 
 from __future__ import annotations
 
@@ -72,23 +73,23 @@ def test_ok_when_nothing_differs_after_normalization(cases: dict[str, Case]) -> 
 
 def test_ok_when_the_target_matches_an_accepted_alternative(cases: dict[str, Case]) -> None:
     tgt = run("tgt", [GREETING, b"502 unimplemented (#5.5.1)\r\n", QUIT])
-    assert verdict(cases["with an accepted alternative"], REF, tgt) == ("OK", "matched an accepted alternative")
+    assert verdict(cases["with an accepted alternative"], REF, tgt)[0] == "OK"
     # the same transcript without the alternative is a real difference
     assert verdict(cases["strict"], REF, tgt)[0] == "FAILED"
 
 
 def test_non_strict_same_codes_other_texts(cases: dict[str, Case]) -> None:
     tgt = run("tgt", [GREETING, b"500 5.5.2 command not recognized\r\n", b"221 2.0.0 Bye\r\n"])
-    v, reason = verdict(cases["strict"], REF, tgt)
-    assert v == "NON_STRICT"
-    assert "2 replies" in reason
+    assert verdict(cases["strict"], REF, tgt)[0] == "NON_STRICT"
 
 
 def test_unimplemented_when_the_target_says_500_where_the_reference_implements_it(
         cases: dict[str, Case]) -> None:
     ref = run("ref", [GREETING, b"252 send some mail, i'll try my best\r\n", QUIT])
     tgt = run("tgt", [GREETING, b"502 unimplemented (#5.5.1)\r\n", QUIT])
-    assert verdict(cases["strict"], ref, tgt) == ("UNIMPLEMENTED", "the target does not implement step 1")
+    v, reason = verdict(cases["strict"], ref, tgt)
+    assert v == "UNIMPLEMENTED"
+    assert "step 1" in reason
 
 
 def test_500_against_the_reference_s_own_500_is_not_unimplemented(cases: dict[str, Case]) -> None:
@@ -99,21 +100,28 @@ def test_500_against_the_reference_s_own_500_is_not_unimplemented(cases: dict[st
 def test_informational_case_and_informational_fails(cases: dict[str, Case]) -> None:
     tgt = run("tgt", [GREETING, b"250 ok\r\n", QUIT])
     v, reason = verdict(cases["informational"], REF, tgt)
-    assert (v, reason) == ("INFORMATIONAL", "differs at step 1 reply (informational case)")
+    assert v == "INFORMATIONAL"
+    assert "step 1" in reason
     assert verdict(cases["informational"], REF, tgt, informational_fails=True)[0] == "FAILED"
 
 
 def test_failed_on_another_reply_code(cases: dict[str, Case]) -> None:
     tgt = run("tgt", [GREETING, b"250 ok\r\n", QUIT])
-    assert verdict(cases["strict"], REF, tgt) == ("FAILED", "differs at step 1 reply")
+    v, reason = verdict(cases["strict"], REF, tgt)
+    assert v == "FAILED"
+    assert "step 1 reply" in reason
 
 
 def test_failed_when_codes_match_but_the_queue_differs(cases: dict[str, Case]) -> None:
     ref = run("ref", [GREETING, b"250 ok\r\n", QUIT], queue=[b"msg", b"Fa\x00Tb\x00\x00"])
     tgt = run("tgt", [GREETING, b"250 ok\r\n", QUIT], queue=[b"msg", b"Fa\x00Tc\x00\x00"])
-    assert verdict(cases["strict"], ref, tgt) == ("FAILED", "differs at queue")
+    v, reason = verdict(cases["strict"], ref, tgt)
+    assert v == "FAILED"
+    assert "queue" in reason
 
 
 def test_failed_when_a_step_is_missing(cases: dict[str, Case]) -> None:
     tgt = run("tgt", [GREETING, b"500 unrecognised (#5.5.2)\r\n"])
-    assert verdict(cases["strict"], REF, tgt) == ("FAILED", "differs at step 2 reply")
+    v, reason = verdict(cases["strict"], REF, tgt)
+    assert v == "FAILED"
+    assert "step 2" in reason
