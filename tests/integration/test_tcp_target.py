@@ -19,7 +19,7 @@ from harness.runner import on_the_wire
 from harness.targets import make_target
 from harness.verdict import NON_STRICT, NOT_APPLICABLE, OK
 from tests.conftest import running_serve
-from tests.harness_util import run
+from tests.helpers.harness_util import run
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from harness.runner import Runner
 from harness.targets import make_target
 from harness.verdict import OK
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "fixtures" / "golden"
 # the qmail-smtpd categories; 'big' cases (60 KB+ payloads) are left out of the recordings,
 # their pinned expectations guard them

@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from tests.conftest import captured
-from tests.raw_client import RawClient
+from tests.helpers.raw_client import RawClient
 
 
 def test_smtplib_session(serve_ref: tuple[str, int], qmail_home: Path) -> None:

@@ -1,6 +1,6 @@
 """The sans-IO qmail-remote core (eqmail_ref.remote.delivery) driven in memory: what needs
 several scripted servers, failing writes, or exact requests (spec §5.1, §5.4, §5.5, §6).
-Everything a single real peer can show is in test_remote_delivery_e2e.py."""
+Everything a single real peer can show is in tests/integration/test_remote_delivery_e2e.py."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from eqmail_ref.remote.requests import (
 )
 from eqmail_ref.remote.routes import ColonMap
 from eqmail_ref.remote.snapshot import RemoteControls
-from tests.remote_conftest_helpers import a, drive, mx, switches
+from tests.helpers.remote_conftest_helpers import a, drive, mx, switches
 
 FLOW = b"220 p\r\n250 p\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n"
 TWO = {(b"relay.test", T_A): a("10.0.0.1", "10.0.0.2")}

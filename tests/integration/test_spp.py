@@ -184,7 +184,7 @@ def test_hanging_plugin_holds_the_session_until_it_dies(qmail_home: Path,
     import signal
 
     from tests.conftest import running_serve
-    from tests.raw_client import RawClient
+    from tests.helpers.raw_client import RawClient
 
     fifo = qmail_home / "pid.fifo"
     os.mkfifo(fifo)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.raw_client import RawClient
+from tests.helpers.raw_client import RawClient
 
 
 def test_slowloris_client_gets_the_timeout(serve_ref: tuple[str, int], qmail_home: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from harness.cases import CLOSE, SEND, STARTTLS, load_catalogue, select, to_bytes
 from tests.conftest import ROOT
-from tests.harness_util import GREETING_CASE, write_cases
+from tests.helpers.harness_util import GREETING_CASE, write_cases
 
 
 def test_strings_are_bytes_and_repeat_expands() -> None:

@@ -16,7 +16,7 @@ import pytest
 from harness.cases import load_catalogue
 from harness.verdict import ERROR, OK
 from tests.conftest import ROOT, needs_tool
-from tests.harness_util import GREETING_CASE, run, write_cases
+from tests.helpers.harness_util import GREETING_CASE, run, write_cases
 
 # A qmail-smtpd stand-in that answers like the reference except when the case sets HANG:
 # then it tells the test its pid through the FIFO in $HANG and never answers.

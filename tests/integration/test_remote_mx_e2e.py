@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_dns_server import DnsServer, Zone
-from tests.fake_smtp_peer import Item, SmtpPeer
-from tests.remote_conftest_helpers import make_home, real_remote_binary, run_real_remote, run_remote
+from tests.helpers.fake_dns_server import DnsServer, Zone
+from tests.helpers.fake_smtp_peer import Item, SmtpPeer
+from tests.helpers.remote_conftest_helpers import make_home, real_remote_binary, run_real_remote, run_remote
 
 G, EHLO, OK, GO, QUEUED = (b"220 mx ESMTP\r\n", b"250-mx\r\n250 8BITMIME\r\n", b"250 ok\r\n",
                            b"354 go\r\n", b"250 queued\r\n")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_smtp_peer import CLOSE, Item, SmtpPeer
-from tests.remote_conftest_helpers import make_home, real_remote_binary, run_real_remote, run_remote
+from tests.helpers.fake_smtp_peer import CLOSE, Item, SmtpPeer
+from tests.helpers.remote_conftest_helpers import make_home, real_remote_binary, run_real_remote, run_remote
 
 G = b"220 peer ESMTP\r\n"
 EHLO = b"250-peer\r\n250-PIPELINING\r\n250 8BITMIME\r\n"

@@ -7,7 +7,7 @@ import pytest
 from eqmail_ref import replies as R
 from eqmail_ref.blast import BARE_LF, END, MORE, DataReader
 from eqmail_ref.qqueue import queue_status_text
-from tests.core_driver import MODES, make_controls, replies, run
+from tests.helpers.core_driver import MODES, make_controls, replies, run
 
 HEAD = b"MAIL FROM:<a@b>\r\nRCPT TO:<r@example.org>\r\nDATA\r\n"
 
@@ -139,7 +139,7 @@ def test_data_after_rejected_transaction_needs_mail() -> None:
 
 
 def test_client_disconnect_mid_data() -> None:
-    from tests.core_driver import Dialogue
+    from tests.helpers.core_driver import Dialogue
     d = Dialogue()
     d.feed(HEAD + b"partial body")
     t = d.eof()

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_dns_server import DnsServer
-from tests.fake_smtp_peer import SmtpPeer
-from tests.remote_conftest_helpers import make_home, run_remote
+from tests.helpers.fake_dns_server import DnsServer
+from tests.helpers.fake_smtp_peer import SmtpPeer
+from tests.helpers.remote_conftest_helpers import make_home, run_remote
 
 FLOW = [b"220 relay ESMTP\r\n", b"250-relay\r\n250 8BITMIME\r\n", b"250 ok\r\n", b"250 ok\r\n",
         b"354 go\r\n", b"250 queued\r\n"]

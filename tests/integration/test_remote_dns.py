@@ -1,8 +1,8 @@
 """qmail-remote's DNS logic (eqmail_ref.remote.resolve, dns.c; spec §5.3, §5.4) over the
 shell's res_query (eqmail_ref.shell.remote_resolver.DnsClient) against a fake DNS server on
-loopback (tests/fake_dns_server.py), and the MX tie-break order from scripted answers.
+loopback (tests/helpers/fake_dns_server.py), and the MX tie-break order from scripted answers.
 
-How glibc classifies answers was verified with real eQmail 1.08 (tests/test_remote_mx_e2e.py
+How glibc classifies answers was verified with real eQmail 1.08 (tests/integration/test_remote_mx_e2e.py
 runs the same cases through the real binary): SERVFAIL, REFUSED, NOTIMP and an empty
 NOERROR answer with neither AA nor RA are temporary; NXDOMAIN, FORMERR and an empty answer
 from a recursive server are permanent.
@@ -19,8 +19,8 @@ import pytest
 from eqmail_ref.remote.requests import DNS_HARD, DNS_OK, DNS_SOFT, T_MX, DnsAnswer, DnsQuery, DnsRecord
 from eqmail_ref.remote.resolve import SOFT_SOME, Candidate, dns_cname, dns_ip, dns_mxip
 from eqmail_ref.shell.remote_resolver import DnsClient, parse_server
-from tests.fake_dns_server import DnsServer, Zone
-from tests.remote_conftest_helpers import a, switches
+from tests.helpers.fake_dns_server import DnsServer, Zone
+from tests.helpers.remote_conftest_helpers import a, switches
 
 T = TypeVar("T")
 Answerer = Callable[[DnsQuery], DnsAnswer]

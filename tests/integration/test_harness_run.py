@@ -14,7 +14,7 @@ from harness.ref_home import install_reference_home
 from harness.targets.golden import write_golden
 from harness.verdict import ERROR, FAILED, NON_STRICT, OK
 from tests.conftest import needs_tool
-from tests.harness_util import cases_from, run, verdicts, write_cases
+from tests.helpers.harness_util import cases_from, run, verdicts, write_cases
 
 
 def test_reference_versions_side_by_side_are_ok_and_pins_hold(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from eqmail_ref.remote.body import blast
 from eqmail_ref.remote.routes import ColonMap
 from eqmail_ref.remote.snapshot import RemoteControls
 from tests.conftest import ROOT
-from tests.remote_conftest_helpers import drive, switches
+from tests.helpers.remote_conftest_helpers import drive, switches
 
 FILES = {
     "verified-real-qmail-remote.toml": {"sender": "s@y.org", "recipients": ["r1@x.example", "r2@x.example"],

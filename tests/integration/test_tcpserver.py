@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import EQMAIL_REF, FIXTURE_BIN, captured, needs_tool
-from tests.raw_client import RawClient
+from tests.helpers.raw_client import RawClient
 
 
 def _free_port() -> int:

@@ -21,7 +21,7 @@ from harness.ref_home import install_reference_home
 from harness.runner import CaseResult
 from harness.verdict import ERROR, NOT_APPLICABLE, OK
 from tests.conftest import needs_tool
-from tests.harness_util import run, write_cases
+from tests.helpers.harness_util import run, write_cases
 
 
 def _can_listen_25() -> bool:

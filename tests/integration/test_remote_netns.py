@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_tool
-from tests.fake_smtp_peer import SmtpPeer
-from tests.remote_conftest_helpers import REMOTE_MAIN, make_home
+from tests.helpers.fake_smtp_peer import SmtpPeer
+from tests.helpers.remote_conftest_helpers import REMOTE_MAIN, make_home
 
 FLOW = [b"220 relay ESMTP\r\n", b"250-relay\r\n250 8BITMIME\r\n", b"250 ok\r\n", b"250 ok\r\n",
         b"354 go\r\n", b"250 queued\r\n"]

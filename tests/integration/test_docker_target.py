@@ -260,7 +260,7 @@ def test_qmail_remote_cases_run_in_the_container(targets: Callable[[str], Target
     assert _local_routes(subnet) == []
 
 
-BASELINES = Path(__file__).resolve().parent.parent / "fixtures" / "baselines"
+BASELINES = Path(__file__).resolve().parents[2] / "fixtures" / "baselines"
 
 
 @pytest.mark.parametrize("mta", [

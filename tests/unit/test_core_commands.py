@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eqmail_ref import replies as R
-from tests.core_driver import MODES, Dialogue, make_controls, replies, run
+from tests.helpers.core_driver import MODES, Dialogue, make_controls, replies, run
 
 EHLO_REPLY = (b"250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-SIZE 0\r\n"
               b"250 AUTH LOGIN PLAIN CRAM-MD5\r\n")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import captured, needs_tool, running_serve
-from tests.raw_client import RawClient
-from tests.tls_material import ca_file, client_cert_files, client_context, install_servercert
+from tests.helpers.raw_client import RawClient
+from tests.helpers.tls_material import ca_file, client_cert_files, client_context, install_servercert
 
 
 class TlsClient(RawClient):

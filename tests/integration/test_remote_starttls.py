@@ -1,5 +1,5 @@
 """qmail-remote's STARTTLS client (spec §5.6) and port 465 (§5.5.1) against a real TLS peer
-on loopback, with certificates generated at test time (trustme, tests/tls_material.py).
+on loopback, with certificates generated at test time (trustme, tests/helpers/tls_material.py).
 
 The relay is reached by name (mx.tls.test, from a fake DNS server) because tlshosts works on
 the partner's name. Real eQmail cannot be compared here: the verification binary is built
@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.fake_dns_server import DnsServer
-from tests.fake_smtp_peer import CLOSE, GREET, TLS, Item, SmtpPeer
-from tests.remote_conftest_helpers import make_home, run_remote, run_remote_both
-from tests.tls_material import authority, client_cert_files
+from tests.helpers.fake_dns_server import DnsServer
+from tests.helpers.fake_smtp_peer import CLOSE, GREET, TLS, Item, SmtpPeer
+from tests.helpers.remote_conftest_helpers import make_home, run_remote, run_remote_both
+from tests.helpers.tls_material import authority, client_cert_files
 
 NAME = "mx.tls.test"
 PEM = f"control/tlshosts/{NAME}.pem"
