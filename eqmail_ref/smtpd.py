@@ -9,8 +9,9 @@ C globals are its `session` (eqmail_ref.smtpd_session), which the command handle
 
 Rules of this machine, from the C code (spec §1-§2):
   * qmail-smtpd is a command loop over flags, not a state table: `seenmail`, `rcptto`,
-    `flagauth`, `flagbarf`, `spp_val`, `relayclient`, TLS. COMMANDS (eqmail_ref.commands) maps each verb to
-    its handler and says whether the reply is flushed after it.
+    `flagauth`, `flagbarf`, `spp_val`, `relayclient`, TLS (the Session). COMMANDS
+    (eqmail_ref.commands) maps each verb to its handler and says whether the reply is
+    flushed after it.
   * Input is read through a 1024-byte buffer and output goes through a 512-byte buffer that
     is flushed before every read of the socket: pipelined replies coalesce exactly where
     real eQmail's do, STARTTLS discards what it had already read, and a crash loses what was

@@ -5,8 +5,8 @@ against its request's declared type).
 Plain effects: `Report` (bytes for fd 1), `Disconnect`, and from eqmail_ref.effects `Log`
 (a warning for stderr: the broken port 465 path, spec §5.5.1) and `Close` (the end).
 
-Requests (`eqmail_ref.effects.Request[Answer]`) wait for an answer; plain effects do not. Server
-bytes are not an answer: they come in through `receive()` when the core wants input.
+Requests (`eqmail_ref.effects.Request[Answer]`) wait for an answer; plain effects do not.
+Server bytes are not an answer: they come in through `receive()` when the core wants input.
 """
 
 from __future__ import annotations
