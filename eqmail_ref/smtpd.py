@@ -34,7 +34,7 @@ from eqmail_ref.smtpd_session import DEFAULT_IPME, Clock, Session
 from eqmail_ref.spp_engine import REJECT, run_hook
 from eqmail_ref.versions import DEFAULT_VERSION, Version
 
-__all__ = ["SmtpServer", "Clock", "DEFAULT_MAX_LINE", "NEED_INPUT"]
+__all__ = ["SmtpServer", "DEFAULT_MAX_LINE"]
 
 DEFAULT_MAX_LINE = 64 << 20  # bytes; see README "Limits": real eQmail has no cap
 _READ_SIZE = 1024  # ssinbuf
