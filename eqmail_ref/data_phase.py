@@ -4,18 +4,19 @@ line, the body through `DataReader`, hop and size limits, and the final reply.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eqmail_ref import replies
 from eqmail_ref.blast import BARE_LF, END, DataReader
-from eqmail_ref.effects import CloseQueue, OpenQueue, QueueExit, QueueOpened, QueueWrite
+from eqmail_ref.effects import CloseQueue, OpenQueue, QueueWrite
+from eqmail_ref.pump import Step, ask
 from eqmail_ref.qqueue import queue_status_text
 from eqmail_ref.received import date822, received_line
 from eqmail_ref.spp_engine import REJECT, run_hook, spp_errors, spp_rset
 
 if TYPE_CHECKING:
     from eqmail_ref.smtpd import SmtpServer
+    from eqmail_ref.smtpd_session import Session
 
 __all__ = ["run_data", "MAXHOPS", "QueueBuffer"]
 
@@ -29,48 +30,48 @@ class QueueBuffer:
     SIZE = 1024
     CHUNK = 8192  # SUBSTDIO_OUTSIZE
 
-    def __init__(self, s: SmtpServer) -> None:
-        self.s = s
+    def __init__(self, io: SmtpServer) -> None:
+        self.io = io
         self.buf = bytearray()
 
     def put(self, data: bytes) -> None:
         if len(data) > self.SIZE - len(self.buf):
             self.flush()
             while len(data) > self.SIZE:
-                self.s.emit(QueueWrite(data=bytes(data[: self.CHUNK])))
+                self.io.emit(QueueWrite(data=bytes(data[: self.CHUNK])))
                 data = data[self.CHUNK :]
         self.buf += data
 
     def flush(self) -> None:
         if self.buf:
-            self.s.emit(QueueWrite(data=bytes(self.buf)))
+            self.io.emit(QueueWrite(data=bytes(self.buf)))
             self.buf.clear()
 
 
-def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
+def run_data(s: Session, io: SmtpServer) -> Step:
     if not s.seenmail:
-        s.out(replies.WANT_MAIL)
+        io.out(replies.WANT_MAIL)
         return
     if not s.rcptto:
-        s.out(replies.WANT_RCPT)
+        io.out(replies.WANT_RCPT)
         return
-    if not spp_errors(s, "data") or (yield from run_hook(s, "data", None)) == REJECT:
+    if not spp_errors(s, io, "data") or (yield from run_hook(s, io, "data", None)) == REJECT:
         return
     s.seenmail = False
     databytes = s.controls.databytes
     if s.queue_program is None:  # qmail.c reads $QMAILQUEUE once per process
         s.queue_program = s.env.get(b"QMAILQUEUE", b"bin/qmail-queue")
-    opened: QueueOpened = yield OpenQueue(program=s.queue_program, env=dict(s.env))
+    opened = yield from ask(OpenQueue(program=s.queue_program, env=dict(s.env)))
     if not opened.ok:
-        s.out(replies.QQT_FAILURE)
+        io.out(replies.QQT_FAILURE)
         return
-    s.out(replies.GO_AHEAD)
+    io.out(replies.GO_AHEAD)
     now, utcoffset = s.clock()
     head = received_line(
         protocol=s.protocol, local=s.local, remoteip=s.remoteip, remotehost=s.remotehost,
         remoteinfo=s.remoteinfo, helo=s.fakehelo, date=date822(now, utcoffset),
     )
-    queue = QueueBuffer(s)
+    queue = QueueBuffer(io)
     queue.put(head)
     queue.put(bytes(s.spp_headers))
     spp_rset(s)
@@ -80,8 +81,8 @@ def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
     room = databytes if databytes else -1  # bytes the queue may still take
     overflowed = False
     while True:
-        outcome, used = reader.feed(s.input_buffer, body)
-        s.consume(used)
+        outcome, used = reader.feed(io.input_buffer, body)
+        io.consume(used)
         if body:
             if room >= 0 and len(body) > room:
                 body = body[:room]
@@ -94,32 +95,32 @@ def run_data(s: SmtpServer) -> Generator[Any, Any, None]:
         if outcome == END:
             break
         if outcome == BARE_LF:
-            s.log(b"bad newlines")
-            s.out(replies.BARE_LF)
-            s.end(1, reason="bare LF in DATA")
-        yield from s.need_input()
+            io.log(b"bad newlines")
+            io.out(replies.BARE_LF)
+            io.end(1, reason="bare LF in DATA")
+        yield from io.need_input()
 
     queue.flush()  # qmail_from() flushes the message before the envelope
     hops = reader.hops >= MAXHOPS
     failed = overflowed or hops
     assert s.mailfrom is not None
     envelope = b"F" + s.mailfrom + b"\0" + bytes(s.rcptto) + b"\0"
-    result: QueueExit = yield CloseQueue(envelope=envelope, failed=failed)
+    result = yield from ask(CloseQueue(envelope=envelope, failed=failed))
     text = queue_status_text(exit_code=result.exit_code, signal=result.signal,
                              failed=failed or result.write_failed)
     if not text:
         when, _ = s.clock()
-        s.out(b"250 ok %d qp %d\r\n" % (when, opened.pid))
-        s.log(b"message accepted")
+        io.out(b"250 ok %d qp %d\r\n" % (when, opened.pid))
+        io.log(b"message accepted")
     elif hops:
-        s.out(replies.HOPS)
-        s.log(b"message looping")
+        io.out(replies.HOPS)
+        io.log(b"message looping")
     elif overflowed:
-        s.out(replies.SIZE)
-        s.log(b"message too big")
+        io.out(replies.SIZE)
+        io.log(b"message too big")
     elif text[:1] == b"D":
-        s.out(b"554 " + text[1:] + b"\r\n")
-        s.log(b"message rejected", text[1:])
+        io.out(b"554 " + text[1:] + b"\r\n")
+        io.log(b"message rejected", text[1:])
     else:
-        s.out(b"451 " + text[1:] + b"\r\n")
-        s.log(b"message delayed", text[1:])
+        io.out(b"451 " + text[1:] + b"\r\n")
+        io.log(b"message delayed", text[1:])

@@ -1,13 +1,18 @@
 """Events and effects exchanged between the sans-IO cores and the shells that run them.
 
-The server core returns lists of effects. Most are instructions (`Send`, `Close`, `Log`,
-`QueueWrite`); the *requests* (subclasses of `Request`) need an answer, which the shell
-passes back with `SmtpServer.resolve()` before the core goes on.
+A core returns lists of effects. Most are instructions (`Send`, `Close`, `Log`,
+`QueueWrite`); the *requests* (subclasses of `Request[A]`) need an answer of type A, which
+the shell passes back with the core's `resolve()` (eqmail_ref.pump: the answer is checked
+against the request's declared type there, once, before the core sees it).
+
+A request declares its answer type by its base: `class Sleep(Request[None])`; the core
+asks with `answer = yield from ask(request)` (eqmail_ref.pump), typed A.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
 __all__ = [
     "Effect", "Request", "Send", "Close", "Log", "QueueWrite",
@@ -17,6 +22,7 @@ __all__ = [
 ]
 
 Env = dict[bytes, bytes]
+A = TypeVar("A")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,8 +31,22 @@ class Effect:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Request(Effect):
-    pass
+class Request(Effect, Generic[A]):
+    """An effect the core waits on; A is the type of the shell's answer."""
+
+    # A as a runtime type (a class, NoneType or a union) for the pump's isinstance check;
+    # taken from the subclass's `Request[A]` base when the subclass is created.
+    answer_type: ClassVar[Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            if get_origin(base) is Request:
+                cls.answer_type = get_args(base)[0]
+                return
+        if not hasattr(cls, "answer_type"):  # a subclass of a concrete request inherits it
+            raise TypeError(f"{cls.__name__}: a request declares its answer type: "
+                            f"class {cls.__name__}(Request[AnswerType])")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,55 +69,6 @@ class Log(Effect):
 @dataclass(frozen=True, kw_only=True)
 class QueueWrite(Effect):
     data: bytes  # message bytes for qmail-queue's fd 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenQueue(Request):
-    """Start qmail-queue (`program`, run in the qmail home) with this environment."""
-    program: bytes
-    env: Env = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CloseQueue(Request):
-    """Close fd 0, write `envelope` to fd 1 (skipped if `failed`), close it, wait."""
-    envelope: bytes
-    failed: bool
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunPlugin(Request):
-    """Run one qmail-spp plugin line: `:cmd` via /bin/sh -c, else exec'd as a path."""
-    command: bytes
-    env: Env = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CheckPassword(Request):
-    """Run the checkpassword program (argv) with `data` on fd 3."""
-    argv: tuple[bytes, ...]
-    data: bytes
-    env: Env = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Sleep(Request):
-    seconds: float
-
-
-@dataclass(frozen=True, kw_only=True)
-class StartTls(Request):
-    """Start a TLS server handshake. `leftover` is client data already received beyond
-    what qmail-smtpd had read (it belongs to the handshake). `announce` is sent in clear
-    first (`220 ready for tls`), empty for SMTPS."""
-    leftover: bytes
-    ciphers: bytes
-    announce: bytes
-
-
-@dataclass(frozen=True, kw_only=True)
-class VerifyClientCert(Request):
-    """Ask the TLS layer for the client's verified certificate (tlsclients relaying)."""
 
 
 # --- answers to requests -------------------------------------------------------------
@@ -139,3 +110,56 @@ class ClientCert:
     present: bool = False
     email: bytes | None = None  # the subject's emailAddress
     verify_error: bytes | None = None  # X509 verification failure text
+
+
+# --- requests of the server core, each with its answer type ----------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenQueue(Request[QueueOpened]):
+    """Start qmail-queue (`program`, run in the qmail home) with this environment."""
+    program: bytes
+    env: Env = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CloseQueue(Request[QueueExit]):
+    """Close fd 0, write `envelope` to fd 1 (skipped if `failed`), close it, wait."""
+    envelope: bytes
+    failed: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunPlugin(Request[PluginRun]):
+    """Run one qmail-spp plugin line: `:cmd` via /bin/sh -c, else exec'd as a path."""
+    command: bytes
+    env: Env = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckPassword(Request[ProcessExit]):
+    """Run the checkpassword program (argv) with `data` on fd 3."""
+    argv: tuple[bytes, ...]
+    data: bytes
+    env: Env = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sleep(Request[None]):
+    """Sleep; the answer is None once the time has passed."""
+    seconds: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartTls(Request[TlsResult]):
+    """Start a TLS server handshake. `leftover` is client data already received beyond
+    what qmail-smtpd had read (it belongs to the handshake). `announce` is sent in clear
+    first (`220 ready for tls`), empty for SMTPS."""
+    leftover: bytes
+    ciphers: bytes
+    announce: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyClientCert(Request[ClientCert]):
+    """Ask the TLS layer for the client's verified certificate (tlsclients relaying)."""

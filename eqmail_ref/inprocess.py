@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from eqmail_ref.effects import (
     CheckPassword,
@@ -53,7 +54,7 @@ class Transcript:
     envelopes: list[bytes] = field(default_factory=list)
     queue_env: list[dict[bytes, bytes]] = field(default_factory=list)
     logs: list[bytes] = field(default_factory=list)
-    requests: list[Request] = field(default_factory=list)
+    requests: list[Request[Any]] = field(default_factory=list)
     close: Close | None = None
 
     @property
@@ -82,7 +83,7 @@ class InProcessSession:
         self._apply(self.server.timeout())
         return self.t
 
-    def _answer(self, request: Request) -> object:
+    def _answer(self, request: Request[Any]) -> object:
         a = self.answers
         self.t.requests.append(request)
         if isinstance(request, OpenQueue):

@@ -1,7 +1,7 @@
 """`eqmail-ref selfcheck`: run the spec's verified examples (conformance/selfcheck.toml)
-against the reference core in-process and report. The conformance harness replaces this
-as the main job once it lands; until then it is the quickest proof that the reference
-still says what real eQmail says.
+against the reference core in-process and report. The conformance harness (`qmc`, the
+catalogue) is the full check; this is the quickest proof that the reference still says
+what real eQmail says in the spec's own examples.
 """
 
 from __future__ import annotations

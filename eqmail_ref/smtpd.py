@@ -1,13 +1,17 @@
 """The sans-IO core of eQmail's qmail-smtpd.
 
-Feed it client bytes (`receive`), answers to its requests (`resolve`) and the end of a
-read timeout (`timeout`); it returns effects (eqmail_ref.effects). It never touches a
-socket, a process or the clock (the clock is injected).
+Feed it client bytes (`receive`), answers to its requests (`resolve`, checked by
+eqmail_ref.pump) and the end of a read timeout (`timeout`); it returns effects
+(eqmail_ref.effects). It never touches a socket, a process or the clock (the clock is
+injected). `SmtpServer` is the engine (buffers, the program's main loop, the pump); the
+C globals are its `session` (eqmail_ref.smtpd_session), which the command handlers
+(eqmail_ref.commands) get with the engine: `handler(session, engine, argument)`.
 
 Rules of this machine, from the C code (spec §1-§2):
   * qmail-smtpd is a command loop over flags, not a state table: `seenmail`, `rcptto`,
-    `flagauth`, `flagbarf`, `spp_val`, `relayclient`, TLS. COMMANDS below maps each verb to
-    its handler and says whether the reply is flushed after it.
+    `flagauth`, `flagbarf`, `spp_val`, `relayclient`, TLS (the Session). COMMANDS
+    (eqmail_ref.commands) maps each verb to its handler and says whether the reply is
+    flushed after it.
   * Input is read through a 1024-byte buffer and output goes through a 512-byte buffer that
     is flushed before every read of the socket: pipelined replies coalesce exactly where
     real eQmail's do, STARTTLS discards what it had already read, and a crash loses what was
@@ -17,52 +21,31 @@ Rules of this machine, from the C code (spec §1-§2):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 from eqmail_ref import replies
 from eqmail_ref.auth import AUTH_SLEEP
 from eqmail_ref.cbytes import cstr
 from eqmail_ref.commands import COMMANDS, FLUSH, FLUSH_IO, unrecognised
 from eqmail_ref.controls import SmtpdControls
-from eqmail_ref.effects import (
-    Close,
-    Effect,
-    Log,
-    Request,
-    Send,
-    StartTls,
-    TlsResult,
-)
+from eqmail_ref.effects import Effect, Log, Send, StartTls
+from eqmail_ref.pump import NEED_INPUT, Exit, Program, Pump, Step, ask
+from eqmail_ref.smtpd_session import DEFAULT_IPME, Clock, Session
 from eqmail_ref.spp_engine import REJECT, run_hook
 from eqmail_ref.versions import DEFAULT_VERSION, Version
 
-__all__ = ["SmtpServer", "Clock", "DEFAULT_MAX_LINE", "NEED_INPUT"]
+__all__ = ["SmtpServer", "DEFAULT_MAX_LINE"]
 
-Clock = Callable[[], tuple[int, int]]  # (unix time, local offset east of UTC in seconds)
 DEFAULT_MAX_LINE = 64 << 20  # bytes; see README "Limits": real eQmail has no cap
 _READ_SIZE = 1024  # ssinbuf
 _WRITE_SIZE = 512  # ssoutbuf
 _WRITE_CHUNK = 8192  # SUBSTDIO_OUTSIZE
 
 
-class _NeedInput:
-    def __repr__(self) -> str:
-        return "NEED_INPUT"
+class SmtpServer(Pump):
+    """The engine: qmail-smtpd's buffers and its program, run by the pump; the program's
+    globals are `session` (eqmail_ref.smtpd_session.Session)."""
 
-
-NEED_INPUT = _NeedInput()
-
-
-class _SessionEnd(Exception):
-    def __init__(self, exit_code: int, *, crash: bool = False, reason: str = "") -> None:
-        super().__init__(reason)
-        self.exit_code = exit_code
-        self.crash = crash
-        self.reason = reason
-
-
-class SmtpServer:
     def __init__(
         self,
         *,
@@ -71,136 +54,55 @@ class SmtpServer:
         clock: Clock,
         version: Version = DEFAULT_VERSION,
         checkpassword: tuple[bytes, ...] = (),
-        ipme: frozenset[bytes] = frozenset({b"\0\0\0\0", b"\x7f\0\0\x01"}),
+        ipme: frozenset[bytes] = DEFAULT_IPME,
         pid: int = 0,
         tls_build: bool = True,
         auth_sleep: float = AUTH_SLEEP,
         max_line: int = DEFAULT_MAX_LINE,
         startup_error: str = "",
     ) -> None:
-        self.version = version
-        self.clock = clock
-        self.checkpassword = checkpassword
-        self.ipme = ipme if version.ipme_has_zero else ipme - {b"\0\0\0\0"}
-        self.pid = pid
-        self.tls_build = tls_build
-        self.auth_sleep = auth_sleep
+        self.session = Session(loaded_controls=controls, env=dict(env), clock=clock,
+                               version=version, checkpassword=checkpassword, ipme=ipme, pid=pid,
+                               tls_build=tls_build, auth_sleep=auth_sleep)
         self.max_line = max_line
-        self.env: dict[bytes, bytes] = dict(env)
         self.startup_error = startup_error
-        self._controls = controls
-        e = self.env
-        self.remoteip = e.get(b"TCPREMOTEIP", b"unknown")
-        self.local = e.get(b"TCPLOCALHOST", e.get(b"TCPLOCALIP", b"unknown"))
-        self.remotehost = e.get(b"TCPREMOTEHOST", b"unknown")
-        self.remoteinfo: bytes | None = e.get(b"TCPREMOTEINFO")
-        self.relayclient: bytes | None = e.get(b"RELAYCLIENT")
-        self.localport = e.get(b"TCPLOCALPORT", b"0")
-        self.submission = e.get(b"SUBMISSIONPORT", b"587")
-        self.smtps = b"SMTPS" in e
-        # session flags (the C globals)
-        self.protocol = b"SMTP"
-        self.seenmail = False
-        self.flagbarf = False
-        self.flagauth = False
-        self.spp_val = 0
-        self.spprun = controls is not None and controls.spp is not None
-        self.tls = False
-        self.tls_verified = False
-        self.tls_verify_err: bytes | None = None
-        self.helo: bytes | None = None
-        self.fakehelo: bytes | None = None
-        self.addr: bytes | None = None
-        self.mailfrom: bytes | None = None
-        self.rcptto = bytearray()
-        self.auth_user = b""
-        self.fuser: bytes | None = None
-        self.remoteinfo_is_fuser = False
-        self.queue_program: bytes | None = None
-        self.spp_headers = bytearray()
-        self.rcpt_count = 0  # qmail-spp's counters, exported only by the upstream rcpt hook
-        self.rcpt_count_all = 0
-        self.spp_errors: dict[str, bytearray] = {"mail": bytearray(), "rcpt": bytearray(),
-                                                 "data": bytearray()}
         # I/O model
         self._buf = bytearray()  # received, not yet consumed
         self._avail = 0  # bytes at the front of _buf already read into the 1024-byte buffer
         self._eof = False
         self._obuf = bytearray()  # the 512-byte output buffer
         self._effects: list[Effect] = []
-        self._gen: Generator[Any, Any, None] = self._session()
-        self._waiting_input = False
-        self.pending: Request | None = None
-        self.closed = False
-
-    @property
-    def controls(self) -> SmtpdControls:
-        assert self._controls is not None
-        return self._controls
+        super().__init__(self._main(), self._effects)
 
     # ----------------------------------------------------------------- driving API
 
-    def start(self) -> list[Effect]:
-        return self._run(None)
-
     def receive(self, data: bytes) -> list[Effect]:
         """Client bytes; b"" means the client closed its side."""
-        if self.closed:
+        if self.done:
             return []
         if data:
             self._buf += data
         else:
             self._eof = True
-        if self._waiting_input and self.pending is None:
-            return self._run(None)
-        return []
-
-    def resolve(self, answer: object) -> list[Effect]:
-        if self.pending is None:
-            raise RuntimeError("resolve() called with no request pending")
-        self.pending = None
-        return self._run(answer)
+        return self._resume()
 
     def timeout(self) -> list[Effect]:
         """The read timeout (controls.timeout seconds) passed while waiting for input."""
-        if self.closed or not self._waiting_input:
+        if self.done or not self.wants_input:
             return []
         self.log(b"timeout")
         self.out(replies.TIMEOUT)
-        return self._finish(_SessionEnd(1, reason="timeout"))
+        return self._exit(Exit(1, reason="timeout"))
 
     @property
     def read_timeout(self) -> int:
-        return self.controls.timeout if self._controls is not None else 1200
+        controls = self.session.loaded_controls
+        return controls.timeout if controls is not None else 1200
 
-    def _run(self, value: object) -> list[Effect]:
-        self._waiting_input = False
-        try:
-            while True:
-                item = self._gen.send(value)
-                value = None
-                if item is NEED_INPUT:
-                    self._waiting_input = True
-                    break
-                self.pending = item
-                self._effects.append(item)
-                break
-        except _SessionEnd as end:
-            return self._finish(end)
-        except StopIteration:
-            return self._finish(_SessionEnd(0))
-        effects, self._effects = self._effects, []
-        return effects
-
-    def _finish(self, end: _SessionEnd) -> list[Effect]:
+    def _closing(self, end: Exit) -> None:
         if not end.crash:
             self.flush()
         self._obuf.clear()
-        self._effects.append(Close(exit_code=end.exit_code, crash=end.crash, reason=end.reason))
-        self.closed = True
-        self._waiting_input = False
-        effects, self._effects = self._effects, []
-        return effects
 
     # ------------------------------------------------------------ output and input
 
@@ -222,18 +124,19 @@ class SmtpServer:
         self._effects.append(effect)
 
     def end(self, exit_code: int, *, crash: bool = False, reason: str = "") -> None:
-        raise _SessionEnd(exit_code, crash=crash, reason=reason)
+        raise Exit(exit_code, crash=crash, reason=reason)
 
     def log(self, event: bytes, reason: bytes | None = None) -> None:
         head = b"qmail-smtpd: " + event
         if reason is not None:
             head += b" (" + reason + b")"
+        s = self.session
         self.emit(Log(line=b"%s: %s from %s to %s helo %s\n" % (
             head,
-            b"(null)" if self.mailfrom is None else self.mailfrom,
-            self.remoteip,
-            b"(null)" if self.addr is None else self.addr,
-            b"(null)" if self.helo is None else self.helo,
+            b"(null)" if s.mailfrom is None else s.mailfrom,
+            s.remoteip,
+            b"(null)" if s.addr is None else s.addr,
+            b"(null)" if s.helo is None else s.helo,
         )))
 
     def consume(self, count: int) -> None:
@@ -250,7 +153,7 @@ class SmtpServer:
     def input_buffer(self) -> bytearray:
         return self._buf
 
-    def need_input(self) -> Iterator[Any]:
+    def need_input(self) -> Step:
         """Everything received was read; flush and wait for more (or die at EOF)."""
         self._avail = len(self._buf)
         self.flush()
@@ -258,7 +161,7 @@ class SmtpServer:
             self.die_read()
         yield NEED_INPUT
 
-    def readline(self) -> Generator[Any, Any, bytes]:
+    def readline(self) -> Program[bytes]:
         scan = 0
         while True:
             j = self._buf.find(b"\n", scan)
@@ -281,17 +184,18 @@ class SmtpServer:
         self.out(replies.CONTROL)
         self.end(1, reason="unable to read controls")
 
-    # --------------------------------------------------------------------- session
+    # --------------------------------------------------------------------- main()
 
-    def _session(self) -> Generator[Any, Any, None]:
-        if self._controls is None:
+    def _main(self) -> Step:
+        s = self.session
+        if s.loaded_controls is None:
             self.end(0, crash=True, reason=f"startup control failure: {self.startup_error}")
-        if self.smtps and self.tls_build:
+        if s.smtps and s.tls_build:
             yield from self.tls_init()
         else:
-            self.dohelo(self.remotehost)
-        if (yield from run_hook(self, "connection", None)) != REJECT:
-            self.out(b"220 " + self.controls.greeting + b" ESMTP\r\n")
+            s.dohelo(s.remotehost)
+        if (yield from run_hook(s, self, "connection", None)) != REJECT:
+            self.out(b"220 " + s.controls.greeting + b" ESMTP\r\n")
         while True:
             line = yield from self.readline()
             if line.endswith(b"\r"):
@@ -300,9 +204,9 @@ class SmtpServer:
             space = line.find(b" ")
             verb, arg = (line, b"") if space < 0 else (line[:space], line[space:].lstrip(b" "))
             handler, after = COMMANDS.get(verb.lower(), (unrecognised, FLUSH))
-            if verb.lower() == b"starttls" and not self.tls_build:
+            if verb.lower() == b"starttls" and not s.tls_build:
                 handler, after = unrecognised, FLUSH
-            step = handler(self, arg)
+            step = handler(s, self, arg)
             if step is not None:
                 yield from step
             if after is FLUSH:
@@ -312,33 +216,30 @@ class SmtpServer:
                 self._avail = 0
                 self.flush()
 
-    def dohelo(self, arg: bytes) -> None:
-        self.helo = arg
-        self.fakehelo = None if arg.lower() == self.remotehost.lower() else arg
-
-    def tls_init(self) -> Generator[Any, Any, None]:
+    def tls_init(self) -> Step:
         """tls_init() (§4): the shell loads the certificate and does the handshake."""
-        ciphers = self.env.get(b"TLSCIPHERS")
-        if ciphers is None and self.controls.tlsserverciphers:
-            ciphers = b":".join(self.controls.tlsserverciphers)
+        s = self.session
+        ciphers = s.env.get(b"TLSCIPHERS")
+        if ciphers is None and s.controls.tlsserverciphers:
+            ciphers = b":".join(s.controls.tlsserverciphers)
         if not ciphers:
             ciphers = b"DEFAULT"
         leftover = bytes(self._buf[self._avail :])
         del self._buf[self._avail :]
         self.flush()
-        announce = b"" if self.smtps else replies.TLS_READY
-        result: TlsResult = yield StartTls(leftover=leftover, ciphers=ciphers, announce=announce)
+        announce = b"" if s.smtps else replies.TLS_READY
+        result = yield from ask(StartTls(leftover=leftover, ciphers=ciphers, announce=announce))
         if not result.ok:
             what = result.error if not result.fatal else b"connection failed" + (
                 b": " + result.error if result.error else b"")
             self.out(replies.TLS_FAIL_HEAD + what + replies.TLS_FAIL_TAIL)
             self.flush()
-            if result.fatal or self.smtps:
+            if result.fatal or s.smtps:
                 self.die_read()
             # failed before the handshake: eQmail goes on in clear with what it had already
             # read still in its input buffer (tls_err(), §4), so pipelined commands are kept
             self._buf += leftover
             return
-        self.tls = True
-        self.protocol = b"ESMTPS (" + result.cipher + b" encrypted)"
-        self.dohelo(self.remotehost)
+        s.tls = True
+        s.protocol = b"ESMTPS (" + result.cipher + b" encrypted)"
+        s.dohelo(s.remotehost)

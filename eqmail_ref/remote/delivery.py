@@ -7,6 +7,8 @@
           core.wants_input: effects = core.receive(server bytes) / core.timeout() /
           core.lost(error)
 
+(the driving API of eqmail_ref.pump, shared with qmail-smtpd's core)
+
 Requests (eqmail_ref.remote.requests): DnsQuery, Connect, Write, TlsPrepare, TlsHandshake.
 The core never touches a socket, a resolver or the clock; the shell is
 eqmail_ref.shell.remote_main.
@@ -24,11 +26,11 @@ reproduces it (eqmail_ref.remote.dialogue) and flags it with a `Log` warning for
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from dataclasses import dataclass
 
-from eqmail_ref.effects import Close, Effect, Log, Request
-from eqmail_ref.remote.dialogue import NEED_INPUT, Dialogue, Finished
+from eqmail_ref.effects import Effect, Log
+from eqmail_ref.pump import Step, ask
+from eqmail_ref.remote.dialogue import Dialogue
 from eqmail_ref.remote.report import (
     PERM_AMBIGMX,
     PERM_NOMX,
@@ -38,7 +40,7 @@ from eqmail_ref.remote.report import (
     USAGE,
     host_not_found,
 )
-from eqmail_ref.remote.requests import DNS_HARD, DNS_SOFT, Connect, Connected, Disconnect
+from eqmail_ref.remote.requests import DNS_HARD, DNS_SOFT, Connect, Disconnect
 from eqmail_ref.remote.resolve import SOFT_SOME, Candidate, dns_cname, dns_ip, dns_mxip
 from eqmail_ref.remote.routes import BAD_BINDING, binding_for, route_for
 from eqmail_ref.remote.snapshot import RemoteControls
@@ -99,21 +101,9 @@ class RemoteDelivery(Dialogue):
         self.auth_user = self.auth_password = b""
         self.port = 25
         self.local_address: bytes | None = None
-        self.pending: Request | None = None
-        self.wants_input = False
-        self.done = False
-        self._gen: Generator[object, object, None] = self._main()
+        super().__init__(self._main(), self.effects)
 
     # ----------------------------------------------------------------- driving API
-
-    def start(self) -> list[Effect]:
-        return self._run(None)
-
-    def resolve(self, answer: object) -> list[Effect]:
-        if self.pending is None:
-            raise RuntimeError("resolve() called with no request pending")
-        self.pending = None
-        return self._run(answer)
 
     def receive(self, data: bytes) -> list[Effect]:
         """Server bytes; b"" means the server closed the connection."""
@@ -123,7 +113,7 @@ class RemoteDelivery(Dialogue):
             self.parser.feed(data)
         else:
             self.eof = True
-        return self._run(None) if self.wants_input else []
+        return self._resume()
 
     def timeout(self) -> list[Effect]:
         """timeoutremote passed while waiting for a reply."""
@@ -136,27 +126,11 @@ class RemoteDelivery(Dialogue):
         self.ssl_err = ssl_error
         self.eof = True
         self.parser.buf.clear()
-        return self._run(None) if self.wants_input else []
-
-    def _run(self, value: object) -> list[Effect]:
-        self.wants_input = False
-        try:
-            item = self._gen.send(value)
-            if item is NEED_INPUT:
-                self.wants_input = True
-            else:
-                assert isinstance(item, Request), item
-                self.pending = item
-                self.effects.append(item)
-        except (Finished, StopIteration):
-            self.done = True
-            self.effects.append(Close(exit_code=0))
-        effects, self.effects = self.effects, []
-        return effects
+        return self._resume()
 
     # ------------------------------------------------------------------------ main()
 
-    def _main(self) -> Generator[object, object, None]:
+    def _main(self) -> Step:
         if not self.job.recipients:
             self.zerodie(USAGE)
         yield from self._setup()
@@ -187,7 +161,7 @@ class RemoteDelivery(Dialogue):
             yield from self._attempt(cand)
         self.zerodie(TEMP_NOCONN)
 
-    def _setup(self) -> Generator[object, object, None]:
+    def _setup(self) -> Step:
         route = route_for(self.job.host, self.controls.routes)
         self.route_relay = route.relay
         # timeoutconn() packs the port with uint16_pack_big: only its low 16 bits count
@@ -236,10 +210,9 @@ class RemoteDelivery(Dialogue):
             self.zerodie(BAD_BINDING)
         self.local_address = ip
 
-    def _attempt(self, cand: Candidate) -> Generator[object, object, None]:
-        result = yield Connect(ip=cand.ip, port=self.port, local_address=self.local_address,
-                               timeout=self.controls.timeoutconnect)
-        assert isinstance(result, Connected)
+    def _attempt(self, cand: Candidate) -> Step:
+        result = yield from ask(Connect(ip=cand.ip, port=self.port, local_address=self.local_address,
+                                        timeout=self.controls.timeoutconnect))
         if not result.ok:
             return
         next_address = yield from self.smtp(cand)

@@ -1,6 +1,6 @@
 """qmail-remote's smtp() as eQmail's default (TLS) build runs it, per connected address
-(spec §5.5, §5.6), written as generator methods of `Dialogue`, the I/O half of
-eqmail_ref.remote.delivery.RemoteDelivery.
+(spec §5.5, §5.6), written as generator methods of `Dialogue`, the SMTP half of
+eqmail_ref.remote.delivery.RemoteDelivery (run by eqmail_ref.pump, as qmail-smtpd's core).
 
 Rules, from qmail-remote.c:
   * One reply parser and one reply text (`smtptext`) live for the whole run, across
@@ -25,11 +25,11 @@ Rules, from qmail-remote.c:
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from typing import NoReturn
 
 from eqmail_ref.b64 import b64encode
 from eqmail_ref.effects import Effect
+from eqmail_ref.pump import NEED_INPUT, Exit, Program, Pump, Step, ask
 from eqmail_ref.remote.body import blast
 from eqmail_ref.remote.report import (
     PERM_PARTIAL_LINE,
@@ -39,7 +39,7 @@ from eqmail_ref.remote.report import (
     quit_report,
     recipient_rejected,
 )
-from eqmail_ref.remote.requests import Report, TlsHandshake, TlsOutcome, TlsPrepare, TlsPrepared, Write
+from eqmail_ref.remote.requests import Report, TlsHandshake, TlsPrepare, Write
 from eqmail_ref.remote.resolve import Candidate
 from eqmail_ref.remote.snapshot import RemoteControls
 from eqmail_ref.remote.switches import RemoteSwitches
@@ -59,27 +59,15 @@ from eqmail_ref.remote.tls_rules import (
     tls_plan,
 )
 
-__all__ = ["Dialogue", "Finished", "NEED_INPUT", "Step", "AUTH_LINES", "offers_login"]
+__all__ = ["Dialogue", "AUTH_LINES", "offers_login"]
 
 AUTH_LINES = (b"AUTH LOGIN\n", b"AUTH LOGIN ", b"AUTH PLAIN LOGIN\n", b"AUTH PLAIN LOGIN ",
               b"AUTH=LOGIN\n", b"AUTH=LOGIN ")
-Step = Generator[object, object, None]
 
 
-class _NeedInput:
-    def __repr__(self) -> str:
-        return "NEED_INPUT"
-
-
-NEED_INPUT = _NeedInput()
-
-
-class Finished(Exception):
-    """zerodie(): the message report is written; qmail-remote exits 0."""
-
-
-class Dialogue:
-    """State and generator steps shared with RemoteDelivery (which sets the job fields)."""
+class Dialogue(Pump):
+    """State and generator steps shared with RemoteDelivery (which sets the job fields and
+    starts the pump on its main())."""
 
     controls: RemoteControls
     sw: RemoteSwitches
@@ -109,9 +97,10 @@ class Dialogue:
         self.effects.append(Report(data=data))
 
     def end(self, report: bytes) -> NoReturn:
-        """The message report (already NUL-terminated) is the last output: exit 0."""
+        """The message report (already NUL-terminated) is the last output: exit 0
+        (zerodie(), and quit() after a delivery)."""
         self.out(report)
-        raise Finished
+        raise Exit(0)
 
     def zerodie(self, text: bytes) -> NoReturn:
         self.end(text + b"\0")
@@ -122,13 +111,13 @@ class Dialogue:
     def write(self, data: bytes) -> Step:
         if not data:
             return
-        ok = yield Write(data=data)
+        ok = yield from ask(Write(data=data))
         if ok is not True:
             if isinstance(ok, bytes):
                 self.ssl_err = ok
             self.dropped()
 
-    def code(self) -> Generator[object, object, int]:
+    def code(self) -> Program[int]:
         """smtpcode(): the next reply's code; its text becomes smtptext."""
         while True:
             reply = self.parser.next_reply()
@@ -147,9 +136,9 @@ class Dialogue:
 
     # --------------------------------------------------------------------- smtp()
 
-    def smtp(self, partner: Candidate) -> Generator[object, object, bool]:
+    def smtp(self, partner: Candidate) -> Program[bool]:
         """One connected server. Returns True to try the next address (1.09, 4xx greeting);
-        otherwise it ends by raising Finished."""
+        otherwise it ends by raising Exit."""
         sw = self.sw
         self.partner = partner
         self.eof = False
@@ -186,9 +175,9 @@ class Dialogue:
         if code >= 400:
             yield from self.quit(b"Z", b" failed after I sent the message")
         yield from self.quit(b"K", b" accepted message")
-        return False  # not reached: quit() raises Finished
+        return False  # not reached: quit() raises Exit
 
-    def ehlo(self) -> Generator[object, object, int]:
+    def ehlo(self) -> Program[int]:
         self.ehlokw = []
         yield from self.write(b"EHLO " + self.helohost + b"\r\n")
         code = yield from self.code()
@@ -248,7 +237,7 @@ class Dialogue:
 
     # ------------------------------------------------------------------- tls_init()
 
-    def tls_init(self) -> Generator[object, object, bool]:
+    def tls_init(self) -> Program[bool]:
         c = self.controls
         plan = tls_plan(self.partner.fqdn, c.tlshosts, c.notlshosts)
         if not plan.attempt:
@@ -259,9 +248,8 @@ class Dialogue:
                 return False
             self.smtptext = b""
             yield from self.quit(NO_TLS_HEAD + servercert + EXISTS + CONNECTING_TO, b"")
-        prepared = yield TlsPrepare(cafile=servercert, client_cert=c.clientcert,
-                                    no_sslv3=self.sw.tls_no_sslv3)
-        assert isinstance(prepared, TlsPrepared)
+        prepared = yield from ask(TlsPrepare(cafile=servercert, client_cert=c.clientcert,
+                                             no_sslv3=self.sw.tls_no_sslv3))
         if not prepared.ok and servercert is not None:
             self.smtptext = b""
             yield from self.quit(LOAD_FAILED_HEAD + servercert
@@ -277,8 +265,7 @@ class Dialogue:
                     return False  # on in clear; smtptext is now the STARTTLS reply
                 yield from self.quit(REJECTED_HEAD + servercert + EXISTS + CONNECTING_TO, b"")
             self.smtptext = b""
-        outcome = yield TlsHandshake(ciphers=c.tlsclientciphers or b"DEFAULT", timeout=c.timeout)
-        assert isinstance(outcome, TlsOutcome)
+        outcome = yield from ask(TlsHandshake(ciphers=c.tlsclientciphers or b"DEFAULT", timeout=c.timeout))
         self.ssl_state = "ok" if outcome.ok and outcome.usable else "failed"
         if not outcome.ok:
             yield from self.quit(CONNECT_FAILED + (b": " + outcome.error if outcome.error else b"")

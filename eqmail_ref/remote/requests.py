@@ -1,11 +1,12 @@
 """Effects and requests of the qmail-remote core (eqmail_ref.remote.delivery), and the
-answers the shell gives back with `RemoteDelivery.resolve()`.
+answers the shell gives back with `RemoteDelivery.resolve()` (eqmail_ref.pump checks each
+against its request's declared type).
 
 Plain effects: `Report` (bytes for fd 1), `Disconnect`, and from eqmail_ref.effects `Log`
 (a warning for stderr: the broken port 465 path, spec §5.5.1) and `Close` (the end).
 
-Requests (`eqmail_ref.effects.Request`) wait for an answer; plain effects do not. Server
-bytes are not an answer: they come in through `receive()` when the core wants input.
+Requests (`eqmail_ref.effects.Request[Answer]`) wait for an answer; plain effects do not.
+Server bytes are not an answer: they come in through `receive()` when the core wants input.
 """
 
 from __future__ import annotations
@@ -35,11 +36,7 @@ class Report(Effect):
     data: bytes
 
 
-@dataclass(frozen=True, kw_only=True)
-class DnsQuery(Request):
-    """res_query(name, C_IN, rtype), no search list."""
-    name: bytes
-    rtype: int
+# --- answers to the requests -------------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,55 +53,15 @@ class DnsAnswer:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Connect(Request):
-    """socket(), bind() to `local_address` if given (domainbindings), then connect() within
-    `timeout` seconds (timeoutconn). Answer: Connected."""
-    ip: bytes  # 4 bytes (IPv4) or 16 (IPv6)
-    port: int
-    local_address: bytes | None
-    timeout: int
-
-
-@dataclass(frozen=True, kw_only=True)
 class Connected:
     ok: bool
     error: str = ""  # for logs and tests only; qmail-remote prints nothing per address
 
 
 @dataclass(frozen=True, kw_only=True)
-class Write(Request):
-    """Write these bytes to the server (through TLS once it is on) within the remote
-    timeout. Answer: True; False if the write failed (qmail-remote's dropped()); or, for a
-    failed TLS write, OpenSSL's error text as bytes (shown in the "connection died" line)."""
-    data: bytes
-
-
-@dataclass(frozen=True, kw_only=True)
-class Disconnect(Effect):
-    """close() the current connection; the core goes on with the next address."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TlsPrepare(Request):
-    """SSL_CTX_new + the CA file (`cafile`, relative to the qmail home) when the server
-    must verify + control/clientcert.pem when `client_cert`. Answer: TlsPrepared."""
-    cafile: bytes | None
-    client_cert: bool
-    no_sslv3: bool
-
-
-@dataclass(frozen=True, kw_only=True)
 class TlsPrepared:
     ok: bool
     error: bytes = b""  # why the CA file did not load (OpenSSL's text, build dependent)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TlsHandshake(Request):
-    """SSL_connect over the current connection with this cipher list, no SNI, within
-    `timeout` seconds. Answer: TlsOutcome."""
-    ciphers: bytes
-    timeout: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,3 +76,53 @@ class TlsOutcome:
     has_cert: bool = True
     san_dns: tuple[bytes, ...] = ()  # the DNS subjectAltNames, in certificate order
     common_name: bytes | None = None  # the first CN of the subject
+
+
+# --- requests, each with its answer type -----------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class DnsQuery(Request[DnsAnswer]):
+    """res_query(name, C_IN, rtype), no search list."""
+    name: bytes
+    rtype: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connect(Request[Connected]):
+    """socket(), bind() to `local_address` if given (domainbindings), then connect() within
+    `timeout` seconds (timeoutconn). Answer: Connected."""
+    ip: bytes  # 4 bytes (IPv4) or 16 (IPv6)
+    port: int
+    local_address: bytes | None
+    timeout: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Write(Request[bool | bytes]):
+    """Write these bytes to the server (through TLS once it is on) within the remote
+    timeout. Answer: True; False if the write failed (qmail-remote's dropped()); or, for a
+    failed TLS write, OpenSSL's error text as bytes (shown in the "connection died" line)."""
+    data: bytes
+
+
+@dataclass(frozen=True, kw_only=True)
+class Disconnect(Effect):
+    """close() the current connection; the core goes on with the next address."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsPrepare(Request[TlsPrepared]):
+    """SSL_CTX_new + the CA file (`cafile`, relative to the qmail home) when the server
+    must verify + control/clientcert.pem when `client_cert`. Answer: TlsPrepared."""
+    cafile: bytes | None
+    client_cert: bool
+    no_sslv3: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsHandshake(Request[TlsOutcome]):
+    """SSL_connect over the current connection with this cipher list, no SNI, within
+    `timeout` seconds. Answer: TlsOutcome."""
+    ciphers: bytes
+    timeout: int

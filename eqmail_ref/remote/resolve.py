@@ -20,6 +20,8 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from eqmail_ref.cbytes import ip_scan, ip_scanbracket
+from eqmail_ref.effects import Request
+from eqmail_ref.pump import ask
 from eqmail_ref.remote.requests import (
     DNS_HARD,
     DNS_OK,
@@ -39,7 +41,8 @@ SOFT_SOME = "soft-some"  # dns_mxip returned 1: an MX name failed softly, others
 _ULONG = 1 << 64
 _CNAME_LOOPS = 10
 
-Lookup = Generator[DnsQuery, DnsAnswer, tuple[str, list["Candidate"]]]
+Query = Request[DnsAnswer]  # DnsQuery, as eqmail_ref.pump.ask() yields it
+Lookup = Generator[Query, DnsAnswer, tuple[str, list["Candidate"]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,9 +64,8 @@ def literal_ip(host: bytes) -> bytes | None:
     return None
 
 
-def _ask(name: bytes, rtype: int) -> Generator[DnsQuery, DnsAnswer, DnsAnswer]:
-    answer = yield DnsQuery(name=name, rtype=rtype)
-    return answer
+def _ask(name: bytes, rtype: int) -> Generator[Query, DnsAnswer, DnsAnswer]:
+    return (yield from ask(DnsQuery(name=name, rtype=rtype)))
 
 
 def _ipplus(name: bytes, pref: int, sw: RemoteSwitches) -> Lookup:
@@ -130,7 +132,7 @@ def dns_mxip(name: bytes, seed: int, sw: RemoteSwitches) -> Lookup:
     return (SOFT_SOME if soft else DNS_OK), found
 
 
-def dns_cname(name: bytes) -> Generator[DnsQuery, DnsAnswer, tuple[str | int, bytes]]:
+def dns_cname(name: bytes) -> Generator[Query, DnsAnswer, tuple[str | int, bytes]]:
     """dns_cname(): (hops followed, canonical name), or (DNS_SOFT/DNS_HARD, name); HARD
     is the alias loop (more than 10 hops)."""
     for loop in range(_CNAME_LOOPS):

@@ -27,6 +27,7 @@ import ssl
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from eqmail_ref.effects import Close, Effect, Log, Request
 from eqmail_ref.remote.delivery import Job, RemoteDelivery
@@ -125,7 +126,7 @@ class _Performer:
                 self.closed = True
                 self.close()
 
-    def answer(self, request: Request) -> object:
+    def answer(self, request: Request[Any]) -> object:
         if isinstance(request, DnsQuery):
             return self.dns.query(request)
         if isinstance(request, Connect):

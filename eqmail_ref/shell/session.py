@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eqmail_ref.effects import (
     CheckPassword,
@@ -73,7 +74,7 @@ class _Performer:
                 self.outcome = SessionOutcome(effect.exit_code, effect.crash, effect.reason,
                                               self.logged)
 
-    def answer(self, request: Request) -> object:
+    def answer(self, request: Request[Any]) -> object:
         if isinstance(request, OpenQueue):
             self.queue = self.queue_class.start(request.program, request.env)
             return QueueOpened(ok=True, pid=self.queue.pid)

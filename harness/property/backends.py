@@ -18,6 +18,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from eqmail_ref.controls import SmtpdControls, StartupFailure, load_smtpd_controls
 from eqmail_ref.effects import CheckPassword, Request
@@ -97,7 +98,7 @@ class _StubAnswers(InProcessSession):
 
     users: dict[bytes, bytes] = {}
 
-    def _answer(self, request: Request) -> object:
+    def _answer(self, request: Request[Any]) -> object:
         if isinstance(request, CheckPassword):
             self.answers = Answers(queue_pid=self.answers.queue_pid, password_ok=self._check(request.data))
         return super()._answer(request)
