@@ -16,8 +16,8 @@ from eqmail_ref.remote.delivery import Job, RemoteDelivery
 from eqmail_ref.remote.requests import Connect, Connected, DnsQuery, Write
 from eqmail_ref.remote.snapshot import RemoteControls
 from eqmail_ref.smtpd import SmtpServer
-from tests.core_driver import Dialogue
-from tests.remote_conftest_helpers import a, switches
+from tests.helpers.core_driver import Dialogue
+from tests.helpers.remote_conftest_helpers import a, switches
 
 MAIL = b"HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n"
 
