@@ -30,8 +30,8 @@ CATEGORIES = {
     8: "domainbindings, source IPv4", 9: "limits, robustness, smuggling, ambiguity",
 }
 _esc = html.escape
-SHORT = {"OK": "OK", "NON_STRICT": "NS", "INFORMATIONAL": "INFO", "UNIMPLEMENTED": "UNIMPL",
-         "FAILED": "FAILED", "ERROR": "ERROR", "NOT_APPLICABLE": "N/A"}
+SHORT = {"OK": "OK", "ACCEPTED": "ACC", "NON_STRICT": "NS", "INFORMATIONAL": "INFO",
+         "UNIMPLEMENTED": "UNIMPL", "FAILED": "FAILED", "ERROR": "ERROR", "NOT_APPLICABLE": "N/A"}
 
 
 def _json_script(element_id: str, data: Any) -> str:
