@@ -67,7 +67,8 @@ class Checker:
         return (self.id_line if at is None else at) + 1
 
     def add(self, path: Path_, what: str) -> None:
-        self.found.append((self.line(path), what))
+        if what:  # "": a consequence of a problem already told
+            self.found.append((self.line(path), what))
 
     def run(self, path: Path_, build: Any) -> Any:
         """`build()`, or None with its problem recorded: one bad part does not hide the others."""
@@ -78,14 +79,18 @@ class Checker:
             return None
 
     # -- checks ------------------------------------------------------------------------
-    def keys(self, table: dict[str, Any], known: Collection[str], path: Path_, what: str) -> None:
-        """Every key of `table` not in `known` is a problem; misspellings get a guess."""
+    def keys(self, table: dict[str, Any], known: Collection[str], path: Path_, what: str) -> bool:
+        """Every key of `table` not in `known` is a problem; misspellings get a guess. True if
+        there was one (the caller then spares the reader what follows from the typo)."""
+        unknown = False
         for key in table:
             if key in known:
                 continue
             close = difflib.get_close_matches(key, list(known), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
             self.add((*path, key), f"{what}: unknown key '{key}'{hint}")
+            unknown = True
+        return unknown
 
 
 def text(value: Any, path: Path_, what: str) -> str:

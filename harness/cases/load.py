@@ -64,9 +64,9 @@ def _step(raw: Any, n: int, check: Checker) -> Step:
         return Step(kind=StepKind.SEND, data=to_bytes(raw))
     if not isinstance(raw, dict):
         raise Bad(path, f"{where}: a step is a string or a table")
-    check.keys(raw, _STEP_KEYS, path, where)
+    typo = check.keys(raw, _STEP_KEYS, path, where)
     actions = [k for k in _STEP_ACTIONS if k in raw]
-    if not actions and set(raw) - set(_STEP_KEYS):
+    if not actions and typo:
         return Step(kind=StepKind.SEND)  # a misspelt action: its unknown key is the problem
     if len(actions) != 1:
         raise Bad((*path, *actions[1:2]), f"{where}: needs exactly one of {', '.join(_STEP_ACTIONS)}"
@@ -145,7 +145,7 @@ def _pair(value: Any) -> bool:
 
 def _expect(raw: Any, allowed: tuple[str, ...], check: Checker) -> Expectation:
     pins = table(raw, ("expect",), "expect")
-    check.keys(pins, allowed, ("expect",), "expect")
+    check.keys(pins, PINS, ("expect",), "expect")
     return Expectation(**_pins(pins, ("expect",), "expect", allowed, check))
 
 
@@ -153,7 +153,7 @@ def _alternative(raw: Any, n: int, allowed: tuple[str, ...], versions: tuple[str
                  check: Checker) -> Alternative:
     where = f"accept #{n}"
     alt = table(raw, ("accept",), where)
-    check.keys(alt, (*allowed, "reason", "versions"), ("accept",), where)
+    typo = check.keys(alt, (*PINS, "reason", "versions"), ("accept",), where)
     reason = text(alt.get("reason"), ("accept", "reason"), f"{where}: reason") if "reason" in alt else ""
     if not reason.strip():
         raise Bad(("accept",), f"{where}: needs a reason (why a target may do this)")
@@ -162,7 +162,7 @@ def _alternative(raw: Any, n: int, allowed: tuple[str, ...], versions: tuple[str
     if set(only) - set(versions):
         raise Bad(("accept", "versions"), f"{where}: versions must be among the case's {list(versions)}")
     pins = _pins(alt, ("accept",), where, allowed, check)
-    if not any(k in PINS for k in alt):
+    if not any(k in PINS for k in alt) and not typo:
         raise Bad(("accept",), f"{where}: gives no observation ({', '.join(allowed)})")
     return Alternative(reason=reason, versions=only, **pins)
 
@@ -179,9 +179,10 @@ def _accept(raw: Any, allowed: tuple[str, ...], versions: tuple[str, ...],
 # -- the case ------------------------------------------------------------------------------
 def _remote(raw: Any, check: Checker) -> RemoteJob:
     job = table(raw, ("remote",), "remote")
-    check.keys(job, _REMOTE_KEYS, ("remote",), "remote")
-    if "host" not in job:
-        raise Bad(("remote",), "remote needs a host")
+    typo = check.keys(job, _REMOTE_KEYS, ("remote",), "remote")
+    for key in ("host", "recipients"):
+        if key not in job:
+            raise Bad(("remote",), "" if typo else f"remote needs {key}")
     return RemoteJob(host=text(job["host"], ("remote", "host"), "remote.host"),
                      sender=text(job.get("sender", ""), ("remote", "sender"), "remote.sender"),
                      recipients=strings(job.get("recipients", []), ("remote", "recipients"),
