@@ -12,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.cases import (CATALOGUE_DIR, Alternative, CaseKind, Expectation, Greet, RelayAction, StepKind,
-                           load_catalogue, load_file)
+from harness.cases import (
+    CATALOGUE_DIR,
+    Alternative,
+    CaseKind,
+    Expectation,
+    Greet,
+    RelayAction,
+    StepKind,
+    load_catalogue,
+    load_file,
+)
 from tests.conftest import ROOT
 from tests.harness_util import write_cases
 
