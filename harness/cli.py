@@ -136,7 +136,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if case.id == args.case:
             print(f"{case.id}  {case.title}\n  spec §{case.spec}  versions {', '.join(case.versions)}  "
                   f"grade {case.grade}  profile {case.profile}  tags {', '.join(case.tags) or '-'}\n"
-                  f"  from {case.source}")
+                  f"  from {case.source}:{case.line}")
             for name, content in case.files.items():
                 print(f"  file {name}: {content!r}")
             for key, value in case.env.items():
