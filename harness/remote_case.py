@@ -42,7 +42,7 @@ from harness.fixtures import Profile, build_fixture
 from harness.observers.addresses import OutgoingNet, bind_udp, listen_tcp, reverse
 from harness.observers.certs import ca_pem, other_ca_pem, server_context
 from harness.observers.dns import DnsServer
-from harness.observers.plan import fill_in, peer_scripts, zone_of
+from harness.observers.plan import fill_in, zone_of
 from harness.observers.relay import PeerConnection, SmtpPeer
 from harness.targets.base import Target
 from harness.transcript import Exchange, Transcript
@@ -65,7 +65,7 @@ class _Stage:
                 continue
             listener = listen_tcp(pool, 25)
             stack.callback(pool.release, listener.getsockname()[0])
-            peer = SmtpPeer(peer_scripts(plan), listener=listener,
+            peer = SmtpPeer([list(s) for s in plan.scripts], listener=listener,
                             tls_context=server_context(plan.cert, plan.cn) if plan.tls else None)
             stack.callback(peer.stop)
             self.peers[plan.name] = peer
