@@ -72,8 +72,9 @@ def _step(raw: Any, n: int, check: Checker) -> Step:
         raise Bad((*path, *actions[1:2]), f"{where}: needs exactly one of {', '.join(_STEP_ACTIONS)}"
                                           + (f", not {' and '.join(actions)}" if actions else ""))
     action = actions[0]
-    for key in set(raw) & set(_STEP_KEYS) - {action, *_STEP_OPTIONS[action]}:
-        raise Bad((*path, key), f"{where}: '{key}' does not go with '{action}'")
+    stray = sorted(set(raw) & (set(_STEP_KEYS) - {action, *_STEP_OPTIONS[action]}))
+    if stray:
+        raise Bad((*path, stray[0]), f"{where}: '{stray[0]}' does not go with '{action}'")
     if action in ("starttls", "close") and raw[action] is not True:
         raise Bad((*path, action), f"{where}: {action} must be true")
     if action == "send":
