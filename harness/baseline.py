@@ -2,7 +2,8 @@
 
 A baseline is JSON: {"TARGET": {"CASE-ID": "VERDICT", ...}, ...}. A result is *known* when
 the baseline lists its case with the same verdict for its target; `qmc run --update-baseline`
-writes the current non-OK results as the new baseline."""
+writes the current non-OK results as the new baseline (ACCEPTED is the catalogue's own
+knowledge of real builds, ARCHITECTURE.md: never a user's divergence)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.runner import CaseResult
-from harness.verdict import NOT_APPLICABLE, OK
+from harness.verdict import ACCEPTED, NOT_APPLICABLE, OK
 
 __all__ = ["load_baseline", "mark_known", "write_baseline"]
 
@@ -33,6 +34,6 @@ def mark_known(result: CaseResult, baseline: dict[str, dict[str, str]]) -> None:
 def write_baseline(path: Path, results: list[CaseResult]) -> None:
     data: dict[str, dict[str, str]] = {}
     for r in results:
-        if r.verdict not in (OK, NOT_APPLICABLE):
+        if r.verdict not in (OK, ACCEPTED, NOT_APPLICABLE):
             data.setdefault(r.target, {})[r.case.id] = r.verdict
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

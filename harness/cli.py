@@ -7,7 +7,9 @@
 
 `run` with no --target is the main job: the catalogue against the reference 1.08 and 1.09
 side by side. Exit status: 0 when no result needs attention (FAILED or ERROR not in the
-baseline), 1 when some do, 2 for a usage or set-up error, 130 when interrupted.
+baseline; ACCEPTED does not) and the catalogue has no problems, 1 when some do (problems are
+reported as FILE:LINE: case ID: what, and the good cases still run), 2 for a usage or
+set-up error, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 from pathlib import Path
 
 from harness.baseline import load_baseline, mark_known, write_baseline
-from harness.cases import CATALOGUE_DIR, Case, Catalogue, load_catalogue, select
+from harness.cases import CATALOGUE_DIR, Alternative, Case, Catalogue, load_catalogue, select
 from harness.errors import exit_status_of
 from harness.report.json_ import JsonReport
 from harness.report.junit import write_junit
@@ -134,7 +136,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if case.id == args.case:
             print(f"{case.id}  {case.title}\n  spec §{case.spec}  versions {', '.join(case.versions)}  "
                   f"grade {case.grade}  profile {case.profile}  tags {', '.join(case.tags) or '-'}\n"
-                  f"  from {case.source}")
+                  f"  from {case.source}:{case.line}")
             for name, content in case.files.items():
                 print(f"  file {name}: {content!r}")
             for key, value in case.env.items():
@@ -142,8 +144,12 @@ def cmd_show(args: argparse.Namespace) -> int:
             for n, step in enumerate(case.steps, 1):
                 replies = f" replies={step.replies}" if step.data else ""
                 print(f"  step {n} {step.kind} {step.data!r}{replies}")
-            if case.expect:
-                print(f"  expect {case.expect}")
+            for label, pins in [("expect", case.expect), *(("accept", alt) for alt in case.accept)]:
+                if pins:
+                    shown = {key: pins.value(key) for key in pins.pinned()}
+                    why = (f" ({pins.reason}; {', '.join(pins.versions)})"
+                           if isinstance(pins, Alternative) else "")
+                    print(f"  {label}{why} {shown}")
             return 0
     print(f"qmc: no case {args.case}", file=sys.stderr)
     return 2

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from harness.cases import REMOTE, Case
+from harness.cases import Case, CaseKind
 from harness.errors import HarnessError, StepTimeout, TargetFault
 from harness.fixtures import Fixture, Profile, build_fixture
 from harness.observe import observe_home
@@ -26,7 +26,7 @@ def run_case_on(target: Target, case: Case, profiles: dict[str, Profile], workdi
     started = time.monotonic()
     t = Transcript(target=target.name, case_id=case.id, version=target.ref.version)
     try:
-        if case.kind == REMOTE:
+        if case.kind == CaseKind.REMOTE:
             from harness.remote_case import run_remote_case
 
             run_remote_case(target, case, profiles, workdir, t)

@@ -3,9 +3,10 @@ diff(reference, target) -> verdict, for every (case, target) pair, `jobs` at a t
 
 The reference transcript of a case is computed once per reference configuration (version,
 TLS build) and shared by every target compared with it; a `ref` target whose configuration
-is the yardstick's own is the reference run itself. A case's pinned expectations (`expect`)
-are checked against the reference: if the reference breaks them the case is an ERROR for
-every target (the yardstick is wrong, fix the reference or the case).
+is the yardstick's own is the reference run itself. A case's pinned expectations (`expect`, smtpd and
+qmail-remote cases alike) are checked against the reference in the verdict stage: if the
+reference breaks them the case is an ERROR for every target (the yardstick is wrong, fix
+the reference or the case).
 
 Ctrl-C stops handing out new work, lets running cases end (each is bounded by its
 timeouts), and returns what was done: the caller writes partial reports.
@@ -23,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cases import Case, to_bytes
+from harness.cases import Case, CaseKind
 from harness.diff import Difference, diff, normalized
 from harness.execute import run_case_on
 from harness.fixtures import Profile, load_profiles
 from harness.targets.base import RefOptions, Target
 from harness.targets.ref import RefTarget
 from harness.transcript import Transcript
-from harness.verdict import ERROR, NOT_APPLICABLE, grade
+from harness.verdict import ERROR, NOT_APPLICABLE, PIN_BROKEN, Verdict, broken_pins, grade
 
 __all__ = ["CaseResult", "Runner", "applicable"]
 
@@ -39,8 +40,8 @@ __all__ = ["CaseResult", "Runner", "applicable"]
 class CaseResult:
     case: Case
     target: str
-    verdict: str
-    reason: str = ""
+    verdict: Verdict
+    reason: str = ""  # for ACCEPTED "accepted: " and the alternative's reason
     differences: list[Difference] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)  # normalization rules that changed something
     reference: Transcript | None = None
@@ -75,7 +76,7 @@ def on_the_wire(case: Case) -> bool:
     .example.net, no plugins) should then answer as the reference does."""
     if "no-fixture" in case.tags:
         return True
-    return (case.kind != "REMOTE" and case.profile == "default" and not case.files
+    return (case.kind != CaseKind.REMOTE and case.profile == "default" and not case.files
             and not case.env and not case.args)
 
 
@@ -88,7 +89,7 @@ def applicable(case: Case, target: Target) -> str:
     if not target.controls_fixtures and not on_the_wire(case):
         return ("needs files or settings of its own, which the harness cannot give this target "
                 "(it runs the cases of the plain default profile)")
-    if case.kind == "REMOTE" and not target.runs_remote:
+    if case.kind == CaseKind.REMOTE and not target.runs_remote:
         return target.no_remote
     return ""
 
@@ -171,17 +172,17 @@ class Runner:
         used: set[str] = set()
         ref_n, tgt_n = normalized(reference, used), normalized(transcript, used)
         result.rules = sorted(used)
-        broken = _pinned(case, ref_n)
+        broken = broken_pins(case.expect, ref_n)
         if broken:
             result.differences = broken
-            result.reason = "the reference breaks the case's pinned expectation: fix it or the case"
+            keys = ", ".join(d.field.removeprefix("expect.") for d in broken)
+            result.reason = f"{PIN_BROKEN} {keys}: fix the reference or the case"
             return result
         # a target we do not configure shows only the wire (and TLS): the reference's queue,
         # fd 3 and files are not compared with its nothing
         seen = None if target.controls_fixtures else WIRE_OBSERVATIONS
         result.differences = diff(ref_n, tgt_n, compare_exit=transcript.exit is not None, observations=seen)
-        result.verdict, result.reason = grade(case, result.differences, tgt_n.received,
-                                              self.informational_fails)
+        result.verdict, result.reason = grade(case, result.differences, tgt_n, self.informational_fails, seen)
         return result
 
     # -- the run -----------------------------------------------------------------------
@@ -227,24 +228,3 @@ class Runner:
         if not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-
-def _pinned(case: Case, ref: Transcript) -> list[Difference]:
-    """Differences between the (normalized) reference and the case's pinned expectation
-    (`reference` holds what the reference did, `target` what the case pins)."""
-    expect = case.expect
-    checks: list[tuple[str, object, object]] = []
-    if "replies" in expect:
-        checks.append(("replies", ref.received, to_bytes(str(expect["replies"]))))
-    if "exit" in expect:
-        checks.append(("exit", ref.exit, expect["exit"]))
-    if "queue" in expect:
-        checks.append(("queue", ref.observations.get("queue", []),
-                       sorted([to_bytes(m), to_bytes(e)] for m, e in expect["queue"])))
-    if "fd3" in expect:
-        checks.append(("fd3", ref.observations.get("fd3"), to_bytes(str(expect["fd3"]))))
-    return [Difference(step=None, field=f"expect.{name}", reference=_text(got), target=_text(want))
-            for name, got, want in checks if got != want]
-
-
-def _text(value: object) -> str:
-    return value.decode("latin-1") if isinstance(value, bytes) else repr(value)

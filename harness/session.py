@@ -24,7 +24,7 @@ from typing import Any
 from harness.cases import CLOSE, CRAM_MD5, SEND, STARTTLS, Step
 from harness.errors import StepTimeout
 from harness.fixtures import client_cert_file
-from harness.transcript import Exchange
+from harness.transcript import Event, Exchange
 
 __all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context", "SMTPS"]
 
@@ -218,23 +218,23 @@ class _Driver:
         self.last = b""
         self.tls: dict[str, str] = {}
 
-    def replies(self, n: int) -> tuple[bytes, str]:
+    def replies(self, n: int) -> tuple[bytes, Event]:
         got = b""
         for _ in range(n):
             one = self.reader.reply()
             got += one
             if self.reader.eof and not self.reader.buf and (not one or not one.endswith(b"\n")):
-                return got, "closed"
+                return got, Event.CLOSED
             if one:
                 self.last = one
-        return got, ""
+        return got, Event.NONE
 
     def send(self, step: Step, n: int) -> Exchange:
-        event = ""
+        event = Event.NONE
         try:
             self.reader.channel.sendall(step.data)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            event = "closed before all was sent"
+            event = Event.UNSENT
         got, closed = self.replies(step.replies)
         return Exchange(step=n, kind=step.kind, sent=step.data, received=got, event=event or closed)
 
@@ -246,14 +246,14 @@ class _Driver:
         except (ssl.SSLError, OSError, ValueError) as exc:
             if isinstance(exc, TimeoutError):
                 raise
-            return Exchange(step=n, kind=step.kind, event=f"tls failed: {_tls_reason(exc)}")
+            return Exchange(step=n, kind=step.kind, event=Event.TLS_FAILED.said(_tls_reason(exc)))
         return Exchange(step=n, kind=step.kind, event=self._upgraded(channel))
 
     def _upgraded(self, channel: TlsChannel) -> str:
         self.reader.channel = channel
         version, cipher = channel.obj.version() or "", (channel.obj.cipher() or ("", "", 0))[0]
         self.tls = {"version": version, "cipher": cipher}
-        return f"tls {version} {cipher}"
+        return Event.TLS.said(f"{version} {cipher}")
 
     def smtps(self) -> Exchange:
         """The handshake before the greeting (SMTPS, spec §4); on failure what the server
@@ -268,7 +268,7 @@ class _Driver:
             # a server that answers in clear and exits may do so before our ClientHello is
             # written or after: the client's error (broken pipe, wrong version) is timing
             why = "the server answered in clear" if clear else _tls_reason(exc)
-            return Exchange(step=0, kind=SMTPS, received=clear, event=f"tls failed: {why}")
+            return Exchange(step=0, kind=SMTPS, received=clear, event=Event.TLS_FAILED.said(why))
         return Exchange(step=0, kind=SMTPS, event=self._upgraded(channel))
 
     def cram(self, step: Step, n: int) -> Exchange:
@@ -283,7 +283,7 @@ class _Driver:
 
     def close(self, step: Step, n: int) -> Exchange:
         self.reader.channel.close_write()
-        return Exchange(step=n, kind=CLOSE, received=self.reader.rest(), event="closed")
+        return Exchange(step=n, kind=CLOSE, received=self.reader.rest(), event=Event.CLOSED)
 
 
 def drive(sock: socket.socket, steps: tuple[Step, ...], timeout: float,
@@ -301,13 +301,13 @@ def drive(sock: socket.socket, steps: tuple[Step, ...], timeout: float,
     try:
         if smtps:
             done.append(d.smtps())
-            if done[0].event.startswith("tls failed"):
+            if Event.of(done[0].event) is Event.TLS_FAILED:
                 return done, d.tls
         greeting, closed = d.replies(1)  # step 0: the server speaks first
     except TimeoutError:
         raise StepTimeout(f"no greeting within {timeout:g} s",
                           [*done, Exchange(step=0, kind="GREETING", received=bytes(d.reader.buf),
-                                           event="timeout")]) from None
+                                           event=Event.TIMEOUT)]) from None
     done.append(Exchange(step=0, kind="GREETING", received=greeting, event=closed))
     if closed:
         return done, d.tls
@@ -316,14 +316,14 @@ def drive(sock: socket.socket, steps: tuple[Step, ...], timeout: float,
             exchange = plays[step.kind](step, n)
         except TimeoutError:
             partial = Exchange(step=n, kind=step.kind, sent=step.data,
-                               received=bytes(d.reader.buf), event="timeout")
+                               received=bytes(d.reader.buf), event=Event.TIMEOUT)
             raise StepTimeout(f"step {n} ({step.kind}): no complete reply within {timeout:g} s",
                               [*done, partial]) from None
         done.append(exchange)
-        if exchange.event == "closed" and step.kind != CLOSE:
-            done.append(Exchange(step=n + 1, kind=CLOSE, received=d.reader.rest(), event="closed"))
+        if exchange.event == Event.CLOSED and step.kind != CLOSE:
+            done.append(Exchange(step=n + 1, kind=CLOSE, received=d.reader.rest(), event=Event.CLOSED))
             break
-        if exchange.event.startswith("tls failed"):
+        if Event.of(exchange.event) is Event.TLS_FAILED:
             break
     return done, d.tls
 

@@ -5,9 +5,35 @@ reports and golden data (`record`) hold transcripts as they are."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Exchange", "Transcript", "b2s", "s2b"]
+__all__ = ["Event", "Exchange", "Transcript", "b2s", "s2b"]
+
+
+class Event(StrEnum):
+    """How an exchange ended when not normally. The recorded text is the value, and for TLS
+    the value followed by details: "tls TLSv1.3 TLS_AES_256_GCM_SHA384", "tls failed: why"."""
+
+    NONE = ""
+    CLOSED = "closed"  # the peer closed before all replies came (or, for CLOSE, as it should)
+    UNSENT = "closed before all was sent"
+    TIMEOUT = "timeout"
+    TLS = "tls"  # the handshake succeeded
+    TLS_FAILED = "tls failed"
+
+    def said(self, detail: str) -> str:
+        """This event's text with details ("tls failed: no shared cipher")."""
+        return f"{self.value}: {detail}" if self is Event.TLS_FAILED else f"{self.value} {detail}"
+
+    @classmethod
+    def of(cls, text: str) -> Event:
+        """The event a recorded text says (golden data and reports hold the text)."""
+        if text.startswith(cls.TLS_FAILED.value):
+            return cls.TLS_FAILED
+        if text.startswith(cls.TLS.value + " "):
+            return cls.TLS
+        return cls(text)
 
 
 def b2s(data: bytes) -> str:
@@ -21,7 +47,8 @@ def s2b(text: str) -> bytes:
 @dataclass(kw_only=True)
 class Exchange:
     """One step: the bytes sent and the bytes received for it. `event` says how it ended
-    when not normally: "closed" (EOF before all replies), "timeout", "tls ..." details."""
+    when not normally (Event: its text, with details for TLS); `kind` is the step's kind
+    (harness.cases.StepKind) or GREETING, SMTPS, REMOTE."""
 
     step: int
     kind: str

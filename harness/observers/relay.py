@@ -29,21 +29,18 @@ import threading
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from harness.cases import Greet, RelayAction, ScriptItem
+
 __all__ = ["SmtpPeer", "PeerConnection", "GREET", "TLS", "CLOSE", "HANG", "Item"]
 
 _SAFETY = 30.0  # a read that waits this long means a hung client: the connection ends
 _ACCEPTED = itertools.count()  # orders the connections of several peers
 
 
-@dataclass(frozen=True)
-class GREET:
-    data: bytes
-
-
-TLS = "TLS"
-CLOSE = "CLOSE"
-HANG = "HANG"
-Item = bytes | GREET | str
+# the script items are the case model's own (a case's relay plan is a list of them)
+GREET = Greet
+TLS, CLOSE, HANG = RelayAction.TLS, RelayAction.CLOSE, RelayAction.HANG
+Item = ScriptItem
 
 
 @dataclass

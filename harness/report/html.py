@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.verdict import BAD, VERDICTS
+from harness.verdict import BAD, VERDICTS, Verdict
 
 __all__ = ["write_html", "render", "CATEGORIES", "CUT"]
 
@@ -30,8 +30,9 @@ CATEGORIES = {
     8: "domainbindings, source IPv4", 9: "limits, robustness, smuggling, ambiguity",
 }
 _esc = html.escape
-SHORT = {"OK": "OK", "NON_STRICT": "NS", "INFORMATIONAL": "INFO", "UNIMPLEMENTED": "UNIMPL",
-         "FAILED": "FAILED", "ERROR": "ERROR", "NOT_APPLICABLE": "N/A"}
+SHORT = {Verdict.OK: "OK", Verdict.ACCEPTED: "ACC", Verdict.NON_STRICT: "NS", Verdict.INFORMATIONAL: "INFO",
+         Verdict.UNIMPLEMENTED: "UNIMPL", Verdict.FAILED: "FAILED", Verdict.ERROR: "ERROR",
+         Verdict.NOT_APPLICABLE: "N/A"}
 
 
 def _json_script(element_id: str, data: Any) -> str:

@@ -1,5 +1,6 @@
 """The terminal: a one-line progress bar while the run goes (to stderr, only on a tty) and a
-summary table of verdicts per target, then the results that need attention."""
+summary table of verdicts per target, then the results that need attention and those a
+case's accepted alternative explains ("accepted: <reason>")."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from harness.runner import CaseResult
-from harness.verdict import BAD, VERDICTS
+from harness.verdict import ACCEPTED, BAD, VERDICTS
 
 __all__ = ["Progress", "print_summary"]
 
@@ -47,6 +48,11 @@ def print_summary(index: dict[str, Any], out: TextIO = sys.stdout, limit: int = 
         out.write(f"  {r['verdict']:<7} {r['target']}  {r['id']}  {r['title']}: {r['reason']}\n")
     if len(attention) > limit:
         out.write(f"  ... and {len(attention) - limit} more (see the reports)\n")
+    accepted = [r for r in index["results"] if r["verdict"] == ACCEPTED]
+    for r in accepted[:limit]:
+        out.write(f"  {r['verdict']} {r['target']}  {r['id']}  {r['title']}: {r['reason']}\n")
+    if len(accepted) > limit:
+        out.write(f"  ... and {len(accepted) - limit} more accepted (see the reports)\n")
     for problem in index["run"].get("problems", []):
         out.write(f"  PROBLEM {problem}\n")
     if index["run"].get("interrupted"):

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.cases import Case
+from harness.cases import Case, StepKind
 from harness.errors import TargetSpecError
 from harness.fixtures import Fixture
 from harness.targets.base import RefOptions, Running, Target
@@ -64,7 +64,7 @@ def write_golden(directory: Path, target: Target, transcripts: list[Transcript])
         data = normalized(t, set()).to_json()
         data["seconds"] = 0.0  # timing is not behaviour: keep recordings stable
         for exchange in data["exchanges"]:
-            if exchange["kind"] == "CRAM_MD5":  # our answer to a new challenge each time
+            if exchange["kind"] == StepKind.CRAM_MD5:  # our answer to a new challenge each time
                 exchange["sent"] = "(the CRAM-MD5 answer to the challenge)\r\n"
         (directory / f"{t.case_id}.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     ids = {t.case_id for t in transcripts}

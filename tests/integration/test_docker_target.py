@@ -113,7 +113,7 @@ def test_reference_image_matches_ref(targets: Callable[[str], Target]) -> None:
 def test_a_second_run_on_the_same_target(targets: Callable[[str], Target]) -> None:
     """Runners reuse local directory names; the container must not show a case the files
     of an earlier run's case (queue files would pile up)."""
-    cases = [c for c in starter() if c.expect.get("queue")][:2]
+    cases = [c for c in starter() if c.expect.queue][:2]
     assert cases
     ref, docker = targets("ref"), targets(DOCKER)
     for _ in range(2):

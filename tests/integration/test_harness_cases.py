@@ -54,9 +54,9 @@ input = ""
     catalogue = load_catalogue([path])
     assert [c.id for c in catalogue.cases] == ["1.1.1", "3.1.1", "4.1.1"]
     assert catalogue.problems == [
-        f"{path}: case 2.1.1: needs exactly one of 'input' or 'steps'",
-        f"{path}: case 2.1.2: step 2: unknown keys ['sned']",
-        f"{path}: case 1.1.1: id already used in {path}",
+        f"{path}:24: case 2.1.1: needs exactly one of 'input' or 'steps'",
+        f"{path}:32: case 2.1.2: step 2: unknown key 'sned' (did you mean 'send'?)",
+        f"{path}:35: case 1.1.1: id already used in {path}:3",
     ]
 
 

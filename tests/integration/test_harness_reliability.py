@@ -72,7 +72,7 @@ def test_a_case_file_with_a_syntax_error_is_reported_and_the_rest_runs(tmp_path:
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 1
     assert f"{bad}: cannot read the case file" in done.stderr
-    assert f"{also_bad}: case x: id 'x' is not dotted numbers" in done.stderr
+    assert f"{also_bad}:2: case x: id 'x' is not dotted numbers" in done.stderr
     index = json.loads((out / "index.json").read_text())
     assert index["summary"]["ref"]["OK"] == 3
     assert len(index["run"]["problems"]) == 2

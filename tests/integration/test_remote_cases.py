@@ -172,7 +172,7 @@ def test_a_bad_relay_or_dns_table_is_a_problem_of_that_case_only(tmp_path: Path)
                                                               (good, bad_relay, bad_dns, bad_item)))])
     assert [c.id for c in catalogue.cases] == ["7.9.2"]
     assert len(catalogue.problems) == 3
-    assert "7.9.4: relay #1: unknown keys ['scirpt']" in catalogue.problems[0]
+    assert "7.9.4: relay #1: unknown key 'scirpt'" in catalogue.problems[0]
     assert "must be 'NAME TYPE'" in catalogue.problems[1]
     assert "an item is a reply string" in catalogue.problems[2]
 
