@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
-from tests.harness_util import write_cases
+from tests.helpers.harness_util import write_cases
 
 GOOD = '''
 [[case]]

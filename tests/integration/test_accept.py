@@ -21,7 +21,7 @@ from harness.targets.golden import write_golden
 from harness.targets.ref import RefTarget
 from harness.verdict import ACCEPTED, ERROR, FAILED, NON_STRICT, OK
 from tests.conftest import ROOT, needs_tool
-from tests.harness_util import cases_from, run, write_cases
+from tests.helpers.harness_util import cases_from, run, write_cases
 
 QUIT = "220 mx.test ESMTP\\r\\n221 mx.test\\r\\n"
 OTHER = "220 other.test ESMTP\\r\\n221 mx.test\\r\\n"

@@ -21,7 +21,7 @@ from harness.cases import (
     load_catalogue,
     load_file,
 )
-from tests.harness_util import write_cases
+from tests.helpers.harness_util import write_cases
 
 GOOD = '''
 [[case]]
