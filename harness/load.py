@@ -217,7 +217,7 @@ async def _session(opener: _Opener, plan: LoadPlan, n: int, r: LoadResult,
     running.sock.setblocking(False)
     smtp = aiosmtplib.SMTP(sock=running.sock, local_hostname="client.test", timeout=plan.timeout,
                            start_tls=False, validate_certs=False)
-    outcome = "silent"
+    outcome, failure = "silent", ""
     transports: list[asyncio.BaseTransport | None] = []
     try:
         await smtp.connect()
@@ -240,13 +240,18 @@ async def _session(opener: _Opener, plan: LoadPlan, n: int, r: LoadResult,
         r.replies[f"{exc.code} {exc.message}"] += 1
         outcome = "refused"
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
-        r.errors[type(exc).__name__] += 1
+        failure = type(exc).__name__
     finally:
         await _close(smtp, transports, running.sock)
     try:
-        await loop.run_in_executor(pool, _finish, running, plan.timeout)
+        status, stderr = await loop.run_in_executor(pool, _finish, running, plan.timeout)
+        if failure:  # what the program said on its way out is the useful half of the story
+            last = stderr.strip().splitlines()[-1:] or [b""]
+            failure += f" (exit {status}: {last[0].decode(errors='replace')[:200]})"
     except TargetFault as exc:
-        r.errors[str(exc)] += 1
+        failure = failure or str(exc)
+    if failure:
+        r.errors[failure] += 1
     r.latencies.append(time.monotonic() - started)
     return outcome, outcome == "accepted"
 
@@ -269,11 +274,12 @@ async def _close(smtp: aiosmtplib.SMTP, transports: list[asyncio.BaseTransport |
     sock.close()  # never connected: no transport watches it
 
 
-def _finish(running: Running, timeout: float) -> None:
+def _finish(running: Running, timeout: float) -> tuple[int | None, bytes]:
     try:
-        running.finish(timeout)
+        ended = running.finish(timeout)
         if running.tree is not None and not running.tree.wait(timeout):
             raise TargetFault("a program the session started was still running after it")
+        return ended
     except TimeoutError:
         running.kill()
         raise TargetFault("the session's program did not exit") from None

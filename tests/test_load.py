@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.cli import main
 from harness.load import ids_in, message_for
+from harness.targets.base import Target
 from tests.conftest import running_serve
+from tests.test_docker_target import engine, ref_image, targets  # noqa: F401 - fixtures
 
 _SAVE = """dir=$QQ_CAPTURE_DIR
 f=$(mktemp "$dir/load.XXXXXXXXXX")
@@ -117,3 +120,23 @@ def test_bad_options_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_two_thousand_messages_at_sixteen(tmp_path: Path) -> None:
     status, result = _load(tmp_path, "-t", "ref", "--messages", "2000", "--concurrency", "16")
     assert (status, result["queued"], result["lost"], result["duplicated"]) == (0, 2000, [], [])
+
+
+def test_an_exec_install_under_concurrent_sessions(tmp_path: Path) -> None:
+    """Sessions of one load run share a home: the exec: target's per-session links into its
+    bin/ once raced ('ln: ... File exists', a session with no greeting)."""
+    from harness.ref_home import install_reference_home
+
+    home = install_reference_home(tmp_path / "qhome")
+    status, result = _load(tmp_path, "-t", f"exec:{home}", "-n", "16", "-c", "4")
+    assert (status, result["accepted"], result["queued"], result["errors"]) == (0, 16, 16, {})
+
+
+def test_a_docker_image_under_concurrent_sessions(tmp_path: Path,
+                                                  targets: Callable[[str], Target]) -> None:  # noqa: F811
+    from harness.load import LoadPlan, run_load
+
+    target = targets("docker:localhost/qmc/eqmail-ref")
+    target.start()
+    result = run_load(target, LoadPlan(messages=8, concurrency=2), tmp_path)
+    assert (result.accepted, result.queued, result.lost, result.failed) == (8, 8, [], False)
