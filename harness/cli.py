@@ -4,6 +4,7 @@
     qmc list [--cases GLOB]...
     qmc show CASE-ID
     qmc record --target SPEC --out DIR [--cases GLOB]... [--skip-tag TAG]...
+    qmc load [--target SPEC] --messages N --concurrency C [--auth] [--starttls] [--size B] [--duration S]
 
 `run` with no --target is the main job: the catalogue against the reference 1.08 and 1.09
 side by side. Exit status: 0 when no result needs attention (FAILED or ERROR not in the
@@ -22,6 +23,7 @@ from pathlib import Path
 from harness.baseline import load_baseline, mark_known, write_baseline
 from harness.cases import CATALOGUE_DIR, Alternative, Case, Catalogue, load_catalogue, select
 from harness.errors import exit_status_of
+from harness.load_cli import register as register_load
 from harness.report.json_ import JsonReport
 from harness.report.junit import write_junit
 from harness.report.terminal import Progress, print_summary
@@ -212,6 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", required=True)
     selection(rec)
     rec.set_defaults(func=cmd_record)
+    register_load(sub)
     return p
 
 

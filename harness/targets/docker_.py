@@ -391,7 +391,7 @@ class DockerTarget(Target):
             return ServerConnection(where, f"{self.spec} port {self.port}")
         workdir = self._dir(fx.local)
         with self.lock:
-            token = self.tokens.pop(workdir, "")
+            token = self.tokens.get(workdir, "")  # one upload, any number of sessions (qmc load)
         if not token:
             raise TargetFault(f"{self.spec}: smtpd() before upload() of {workdir}")
         path = f"{workdir}/.run"

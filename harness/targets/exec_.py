@@ -25,10 +25,12 @@ __all__ = ["ExecTarget"]
 
 # inside the namespace: $1 = case home, $2 = qmail home; then the program and its args.
 # The install's bin/ is bound at $1/.qmail-bin and linked program by program into the
-# case's bin/, so a case's own bin/ programs stay visible next to the install's.
+# case's bin/, so a case's own bin/ programs stay visible next to the install's. Sessions
+# that share one home (qmc load) may race to make the same link: the loser finds it made.
 _MOUNT = ('set -e; if [ -d "$2/bin" ]; then mkdir -p "$1/bin" "$1/.qmail-bin"; '
           'mount --bind "$2/bin" "$1/.qmail-bin"; for f in "$1"/.qmail-bin/*; do n=${f##*/}; '
-          '[ -e "$1/bin/$n" ] || [ -L "$1/bin/$n" ] || ln -s "$2/.qmail-bin/$n" "$1/bin/$n"; done; fi; '
+          '[ -e "$1/bin/$n" ] || [ -L "$1/bin/$n" ] || ln -s "$2/.qmail-bin/$n" "$1/bin/$n" 2>/dev/null '
+          '|| [ -L "$1/bin/$n" ]; done; fi; '
           'mount --rbind "$1" "$2"; shift 2; exec "$@"')
 
 
