@@ -16,7 +16,7 @@ from harness.cli import main
 from harness.load import ids_in, message_for
 from harness.targets.base import Target
 from tests.conftest import running_serve
-from tests.test_docker_target import engine, ref_image, targets  # noqa: F401 - fixtures
+from tests.integration.test_docker_target import engine, ref_image, targets  # noqa: F401 - fixtures
 
 _SAVE = """dir=$QQ_CAPTURE_DIR
 f=$(mktemp "$dir/load.XXXXXXXXXX")
