@@ -115,8 +115,9 @@ def _span(code_lines: list[str], span: object) -> list[str]:
     return code_lines[span.start - 1:span.end]  # type: ignore[attr-defined]
 
 
-def mutate_tree(dest: Path) -> list[Mutant]:
-    """Write the mutated package under `dest`; every mutant it holds."""
+def mutate_tree(dest: Path, only: set[str] | None = None) -> list[Mutant]:
+    """Write the mutated package under `dest`; every mutant it holds (of the files named in
+    `only`, as paths like eqmail_ref/commands.py, if given)."""
     from mutmut.mutation.file_mutation import mutate_file_contents
 
     shutil.copytree(ROOT / PACKAGE, dest / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
@@ -124,7 +125,7 @@ def mutate_tree(dest: Path) -> list[Mutant]:
     mutants: list[Mutant] = []
     for path in sorted((ROOT / PACKAGE).rglob("*.py")):
         rel = path.relative_to(ROOT)
-        if path.name in NOT_MUTATED:
+        if path.name in NOT_MUTATED or (only is not None and str(rel) not in only):
             continue
         code = path.read_text()
         mutated = mutate_file_contents(str(rel), code)
@@ -297,6 +298,8 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--all", action="store_true", help="every mutant (hours on 2 cores)")
     p.add_argument("--list", action="store_true", help="list the mutants; run nothing")
+    p.add_argument("--file", action="append", metavar="PATH",
+                   help="mutate only this file (e.g. eqmail_ref/commands.py; repeatable)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per mutant before TIMEOUT")
     p.add_argument("--out", default="mutation.json", help="result with every survivor (JSON)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -305,7 +308,7 @@ def main() -> int:
         return worker()
     with tempfile.TemporaryDirectory(prefix="qmc-mutants-") as tmp:
         tree = Path(tmp)
-        mutants = mutate_tree(tree)
+        mutants = mutate_tree(tree, set(args.file) if args.file else None)
         if args.list:
             for m in mutants:
                 print(f"{m.key}  {m.path}:{m.line}  {m.change.splitlines()[-1] if m.change else ''}")
