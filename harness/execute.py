@@ -12,6 +12,8 @@ from harness.errors import HarnessError, StepTimeout, TargetFault
 from harness.fixtures import Fixture, Profile, build_fixture
 from harness.observe import observe_home
 from harness.session import drive
+from harness.side import Hang
+from harness.side_target import await_end, discard
 from harness.targets.base import Target
 from harness.transcript import Transcript
 
@@ -64,15 +66,10 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
         finally:
             running.sock.close()
         try:
-            t.exit, t.stderr = running.finish(case.timeout)
-        except TimeoutError:
-            t.error = f"hang: the program did not exit within {case.timeout:g} s after the client closed"
-            running.kill()
-            return
-        if running.tree is not None and not running.tree.wait(case.timeout):
-            t.error = (f"hang: a program the session started (queue, plugin, checkpassword) still ran "
-                       f"{case.timeout:g} s after it ended")
-            running.kill()
+            t.exit, t.stderr = await_end(running, case.timeout)
+        except Hang as exc:
+            t.exit, t.stderr, t.error = exc.status, exc.stderr, f"hang: {exc}"
+            discard(running)
             return
     except BaseException:
         running.kill()

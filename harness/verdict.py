@@ -13,10 +13,9 @@ NOT_APPLICABLE  the target cannot run the case (a version it does not claim, fix
 
 from __future__ import annotations
 
-import re
-
 from harness.cases import INFORMATIONAL, Case, to_bytes
 from harness.diff import Difference
+from harness.smtp_text import line_codes
 
 __all__ = ["OK", "NON_STRICT", "INFORMATIONAL_V", "UNIMPLEMENTED", "FAILED", "ERROR", "NOT_APPLICABLE",
            "VERDICTS", "grade", "codes"]
@@ -31,11 +30,9 @@ NOT_APPLICABLE = "NOT_APPLICABLE"
 VERDICTS = (OK, NON_STRICT, INFORMATIONAL_V, UNIMPLEMENTED, FAILED, ERROR, NOT_APPLICABLE)
 BAD = (FAILED, ERROR)
 
-_CODE = re.compile(rb"^(\d{3})[ -]", re.M)
-
 
 def codes(text: str) -> list[bytes]:
-    return _CODE.findall(text.encode("latin-1"))
+    return line_codes(text.encode("latin-1"))
 
 
 def _unimplemented(d: Difference) -> bool:
