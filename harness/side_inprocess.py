@@ -15,7 +15,6 @@ import hmac
 import shutil
 import signal
 import tempfile
-import time
 from pathlib import Path
 from types import FrameType
 
@@ -23,6 +22,7 @@ from eqmail_ref.controls import SmtpdControls, StartupFailure, load_smtpd_contro
 from eqmail_ref.effects import CheckPassword, Close, Request
 from eqmail_ref.inprocess import Answers, InProcessSession, Transcript
 from eqmail_ref.shell.ipme import local_ipv4_addresses
+from eqmail_ref.shell.session import system_clock  # (seconds, UTC offset): the Received date
 from eqmail_ref.smtpd import SmtpServer
 from eqmail_ref.versions import get_version
 from harness.fixtures import Profile, build_fixture, load_profiles
@@ -55,11 +55,6 @@ class _StubAnswers(InProcessSession):
         return hmac.new(known, challenge, hashlib.md5).hexdigest().encode() == secret
 
 
-def _clock() -> tuple[int, int]:
-    now = time.time()
-    return int(now), int((now % 1) * 1_000_000)
-
-
 class RefWorld:
     """The reference configured for one fixture profile and version: builds in-process
     sessions that see exactly the control files, env and argv a real run would."""
@@ -84,9 +79,9 @@ class RefWorld:
         self.ipme = local_ipv4_addresses()
 
     def session(self) -> InProcessSession:
-        server = SmtpServer(controls=self.controls, env=dict(self.env), clock=_clock, version=self.version,
-                            checkpassword=tuple(self.fixture.args), ipme=self.ipme, pid=4242,
-                            tls_build=self.tls_build, auth_sleep=0.0, startup_error=self.error)
+        server = SmtpServer(controls=self.controls, env=dict(self.env), clock=system_clock,
+                            version=self.version, checkpassword=tuple(self.fixture.args), ipme=self.ipme,
+                            pid=4242, tls_build=self.tls_build, auth_sleep=0.0, startup_error=self.error)
         session = _StubAnswers(server, Answers(queue_pid=4243))
         session.users = self.users
         return session
