@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError, exit_status_of
-from harness.fixtures import FIXTURES_DIR, build_fixture, load_profiles
+from harness.fixtures import FIXTURES_DIR, load_profiles
 from harness.side import Side, session_case
 from harness.side_inprocess import InProcessSide, RefWorld
-from harness.side_target import TargetSide
+from harness.side_target import TargetSide, prepare
 from harness.targets import make_target, parse_spec
 from harness.targets.base import Target
 from harness.targets.cmd_ import CommandTarget
@@ -65,12 +65,9 @@ def open_pair(spec: str, against: str | None, profile: str, *, timeout: float, p
         fx = None
         if home is not None:
             home.mkdir(parents=True, exist_ok=True)
-            where, fixtures = target.place(home)
             # a program spawned per session gets the cheapest queue program (nothing is observed)
             queue = str(FIXTURES_DIR / "bin" / "qmail-queue-discard") if target.kind == "cmd" else None
-            fx = build_fixture(session_case(profile), profiles, home, home=where, fixtures=fixtures,
-                               queue_program=queue)
-            target.upload(fx)
+            fx = prepare(target, session_case(profile), profiles, home, queue_program=queue)
         side = TargetSide(target, profile, timeout=timeout, profiles=profiles, fixture=fx)
     except BaseException:
         reference.shutdown()

@@ -9,11 +9,10 @@ from pathlib import Path
 
 from harness.cases import REMOTE, Case
 from harness.errors import HarnessError, StepTimeout, TargetFault
-from harness.fixtures import Fixture, Profile, build_fixture
-from harness.observe import observe_home
+from harness.fixtures import Profile
 from harness.session import drive
 from harness.side import Hang
-from harness.side_target import await_end, discard
+from harness.side_target import await_end, discard, observe, prepare
 from harness.targets.base import Target
 from harness.transcript import Transcript
 
@@ -46,12 +45,7 @@ def run_case_on(target: Target, case: Case, profiles: dict[str, Profile], workdi
 
 def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir: Path,
                t: Transcript) -> None:
-    home, fixtures = target.place(workdir)
-    if target.controls_fixtures:
-        fx = build_fixture(case, profiles, workdir, home=home, fixtures=fixtures)
-        target.upload(fx)
-    else:  # a running server: nothing of ours to write, nothing to observe but the wire
-        fx = Fixture(local=workdir, home=home, env={}, args=[])
+    fx = prepare(target, case, profiles, workdir)
     running = target.smtpd(fx)
     try:
         try:
@@ -61,7 +55,7 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
         except StepTimeout as exc:
             t.exchanges = exc.args[1]
             t.error = f"hang: {exc.args[0]}"
-            running.kill()
+            discard(running)
             return
         finally:
             running.sock.close()
@@ -74,6 +68,4 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
     except BaseException:
         running.kill()
         raise
-    if target.controls_fixtures:
-        target.download(fx)
-        t.observations.update(observe_home(fx.local))
+    t.observations.update(observe(target, fx))

@@ -10,8 +10,10 @@ Each session gets a fresh fixture home built from the profile (so its queue can 
 observed), unless the side is given one `fixture` for every session (the fuzzer's: nothing
 is observed but the wire and the exit status, and nothing is built per session).
 
-`await_end()` is the one definition of "the session has ended" (the program exited, and so
-did everything it started), shared with the catalogue's case runner (harness.execute).
+The catalogue's case runner (harness.execute) runs its sessions with the same parts: the
+fixture home made ready for the target (`prepare`), the one definition of "the session has
+ended" (`await_end`: the program exited, and so did everything it started), and what is
+observed after (`observe`); its steps, STARTTLS included, are played by harness.session.
 """
 
 from __future__ import annotations
@@ -22,14 +24,37 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+from harness.cases import Case
 from harness.fixtures import Fixture, Profile, build_fixture, load_profiles
 from harness.observe import observe_home
 from harness.session import PlainChannel, ReplyReader
 from harness.side import MAX_OUTPUT, Ending, Hang, Pending, Run, session_case
 from harness.targets.base import Running, Target
 
-__all__ = ["TargetSide", "await_end", "discard"]
+__all__ = ["TargetSide", "prepare", "await_end", "discard", "observe"]
+
+
+def prepare(target: Target, case: Case, profiles: dict[str, Profile], local: Path, *,
+            queue_program: str | None = None) -> Fixture:
+    """The case's home built in the empty directory `local` for the place the target sees it
+    at, and uploaded; an empty one for a target that runs by itself (controls_fixtures False:
+    nothing of ours to write, nothing to observe but the wire)."""
+    home, fixtures = target.place(local)
+    if not target.controls_fixtures:
+        return Fixture(local=local, home=home, env={}, args=[])
+    fx = build_fixture(case, profiles, local, home=home, fixtures=fixtures, queue_program=queue_program)
+    target.upload(fx)
+    return fx
+
+
+def observe(target: Target, fx: Fixture) -> dict[str, Any]:
+    """After the session ended: what the observers read in the case's home (harness.observe)."""
+    if not target.controls_fixtures:
+        return {}
+    target.download(fx)
+    return observe_home(fx.local)
 
 
 def await_end(running: Running, timeout: float) -> tuple[int | None, bytes]:
@@ -128,10 +153,7 @@ class TargetSide:
         self.n += 1
         local = self.base / str(self.n)
         local.mkdir()
-        home, fixtures = self.target.place(local)
-        fx = build_fixture(session_case(self.profile), self.profiles, local, home=home, fixtures=fixtures)
-        self.target.upload(fx)
-        return fx
+        return prepare(self.target, session_case(self.profile), self.profiles, local)
 
     def _release(self, fx: Fixture) -> None:
         if fx is not self.shared:
@@ -183,10 +205,9 @@ class TargetSide:
             discard(running)
             self._release(fx)
             raise
-        self.target.download(fx)
         queue: tuple[tuple[bytes, bytes], ...] = ()
         if fx is not self.shared:  # a shared home's queue holds every session's messages
-            queue = tuple((m, e) for m, e in observe_home(fx.local).get("queue", []))
+            queue = tuple((m, e) for m, e in observe(self.target, fx).get("queue", []))
         self._release(fx)
         self.fx = None
         return Ending(rest=rest, exit=code, stderr=stderr, queue=queue)
