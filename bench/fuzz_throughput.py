@@ -23,13 +23,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.fixtures import FIXTURES_DIR, build_fixture, load_profiles
-from harness.fuzz.engine import Fuzzer, Runner
-from harness.fuzz.runners import InProcessRunner, SpawnRunner, _collect, _write
-from harness.property.backends import RefWorld, session_case
+from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles
+from harness.fuzz.engine import Fuzzer
+from harness.side import Side, session_case
+from harness.side_inprocess import InProcessSide, RefWorld
+from harness.side_target import TargetSide, _drain, _write_all
+from harness.targets.cmd_ import CommandTarget
 
 
-def _fuzz_rate(target: Runner, reference: Runner | None, seconds: float, seed: int,
+def _fuzz_rate(target: Side, reference: Side | None, seconds: float, seed: int,
                record: list[bytes] | None = None) -> tuple[float, int]:
     fuzzer = Fuzzer(target, reference, seed=seed, out=Path(tempfile.mkdtemp(prefix="qmc-bench-")),
                     kinds=frozenset(), log=lambda _: None, record=record)
@@ -40,20 +42,21 @@ def _fuzz_rate(target: Runner, reference: Runner | None, seconds: float, seed: i
     return stats.sessions / stats.seconds, stats.sessions
 
 
-def _bare(runner: SpawnRunner, seconds: float, inputs: list[bytes] | None) -> tuple[float, int]:
+def _bare(argv: list[str], fx: Fixture, seconds: float, inputs: list[bytes] | None) -> tuple[float, int]:
+    env = {k.encode(): v for k, v in fx.env.items()}
     n = 0
     started = time.monotonic()
     while time.monotonic() - started < seconds:
         ours, theirs = socket.socketpair()
-        proc = subprocess.Popen(runner.argv, stdin=theirs.fileno(), stdout=theirs.fileno(),
-                                stderr=subprocess.DEVNULL, env=runner.env, cwd=runner.cwd,
+        proc = subprocess.Popen(argv, stdin=theirs.fileno(), stdout=theirs.fileno(),
+                                stderr=subprocess.DEVNULL, env=env, cwd=str(fx.local),
                                 start_new_session=True)
         theirs.close()
         if inputs is None:
             ours.shutdown(socket.SHUT_WR)
         else:
-            _write(ours, inputs[n % len(inputs)])
-            _collect(ours, time.monotonic() + 10)
+            _write_all(ours, inputs[n % len(inputs)])
+            _drain(ours, time.monotonic() + 10)
         ours.close()
         proc.wait()
         n += 1
@@ -74,12 +77,13 @@ def main() -> None:
                            queue_program=str(FIXTURES_DIR / "bin" / "qmail-queue-discard"))
         fx.env["BROKEN_TRAPS"] = b"off"
         argv = args.program or [str(FIXTURES_DIR / "broken" / "bin" / "qmail-smtpd")]
-        spawn = SpawnRunner(argv, fx, timeout=10.0)
+        spawn = TargetSide(CommandTarget(argv), fixture=fx, timeout=10.0, profiles=profiles)
         inputs: list[bytes] = []
-        inproc, n1 = _fuzz_rate(InProcessRunner(world), None, args.seconds, args.seed)
-        spawned, n2 = _fuzz_rate(spawn, InProcessRunner(world), args.seconds, args.seed, inputs)
-        bare, n3 = _bare(spawn, args.seconds, None)
-        bare_fed, n4 = _bare(spawn, args.seconds, inputs)
+        inproc, n1 = _fuzz_rate(InProcessSide(world), None, args.seconds, args.seed)
+        spawned, n2 = _fuzz_rate(spawn, InProcessSide(world), args.seconds, args.seed, inputs)
+        spawn.shutdown()
+        bare, n3 = _bare(argv, fx, args.seconds, None)
+        bare_fed, n4 = _bare(argv, fx, args.seconds, inputs)
     finally:
         world.close()
         shutil.rmtree(work, ignore_errors=True)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from harness.cases import Case, CaseKind
 from harness.errors import HarnessError, StepTimeout, TargetFault
-from harness.fixtures import Fixture, Profile, build_fixture
-from harness.observe import observe_home
+from harness.fixtures import Profile
 from harness.session import drive
+from harness.side import Hang
+from harness.side_target import await_end, discard, observe, prepare
 from harness.targets.base import Target
 from harness.transcript import Transcript
 
@@ -44,12 +45,7 @@ def run_case_on(target: Target, case: Case, profiles: dict[str, Profile], workdi
 
 def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir: Path,
                t: Transcript) -> None:
-    home, fixtures = target.place(workdir)
-    if target.controls_fixtures:
-        fx = build_fixture(case, profiles, workdir, home=home, fixtures=fixtures)
-        target.upload(fx)
-    else:  # a running server: nothing of ours to write, nothing to observe but the wire
-        fx = Fixture(local=workdir, home=home, env={}, args=[])
+    fx = prepare(target, case, profiles, workdir)
     running = target.smtpd(fx)
     try:
         try:
@@ -59,24 +55,17 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
         except StepTimeout as exc:
             t.exchanges = exc.args[1]
             t.error = f"hang: {exc.args[0]}"
-            running.kill()
+            discard(running)
             return
         finally:
             running.sock.close()
         try:
-            t.exit, t.stderr = running.finish(case.timeout)
-        except TimeoutError:
-            t.error = f"hang: the program did not exit within {case.timeout:g} s after the client closed"
-            running.kill()
-            return
-        if running.tree is not None and not running.tree.wait(case.timeout):
-            t.error = (f"hang: a program the session started (queue, plugin, checkpassword) still ran "
-                       f"{case.timeout:g} s after it ended")
-            running.kill()
+            t.exit, t.stderr = await_end(running, case.timeout)
+        except Hang as exc:
+            t.exit, t.stderr, t.error = exc.status, exc.stderr, f"hang: {exc}"
+            discard(running)
             return
     except BaseException:
         running.kill()
         raise
-    if target.controls_fixtures:
-        target.download(fx)
-        t.observations.update(observe_home(fx.local))
+    t.observations.update(observe(target, fx))

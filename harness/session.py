@@ -12,9 +12,6 @@ what a server says after its last expected reply is still seen.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import socket
 import ssl
 import struct
@@ -24,6 +21,7 @@ from typing import Any
 from harness.cases import CLOSE, CRAM_MD5, SEND, STARTTLS, Step
 from harness.errors import StepTimeout
 from harness.fixtures import client_cert_file
+from harness.smtp_text import cram_answer, is_last_line
 from harness.transcript import Event, Exchange
 
 __all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context", "SMTPS"]
@@ -178,7 +176,7 @@ class ReplyReader:
                 continue
             line = self.buf[start : nl + 1]
             start = nl + 1
-            if len(line) < 4 or line[3:4] != b"-":
+            if is_last_line(line):
                 data = bytes(self.buf[:start])
                 del self.buf[:start]
                 return data
@@ -272,13 +270,7 @@ class _Driver:
         return Exchange(step=0, kind=SMTPS, event=self._upgraded(channel))
 
     def cram(self, step: Step, n: int) -> Exchange:
-        challenge = self.last[4:].strip()
-        try:
-            decoded = base64.b64decode(challenge, validate=True)
-        except ValueError:
-            decoded = b""
-        digest = hmac.new(step.secret, decoded, hashlib.md5).hexdigest().encode()
-        line = base64.b64encode(step.user + b" " + digest) + b"\r\n"
+        line = cram_answer(step.user, step.secret, self.last)
         return self.send(Step(kind=CRAM_MD5, data=line), n)
 
     def close(self, step: Step, n: int) -> Exchange:

@@ -17,12 +17,12 @@ NOT_APPLICABLE  the target cannot run the case (a version it does not claim, fix
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from enum import StrEnum
 
 from harness.cases import Alternative, Case, Expectation, Grade
 from harness.diff import Difference
+from harness.smtp_text import line_codes
 from harness.transcript import Transcript
 
 __all__ = ["Verdict", "OK", "ACCEPTED", "NON_STRICT", "INFORMATIONAL_V", "UNIMPLEMENTED", "FAILED", "ERROR",
@@ -49,14 +49,13 @@ BAD = (FAILED, ERROR)
 
 PIN_BROKEN = "the reference breaks the case's pinned expectation"
 
-_CODE = re.compile(rb"^(\d{3})[ -]", re.M)
 # the diff fields (harness/diff.py) each pin speaks for: the replies pin covers how each
 # step ended too (an alternative's replies that stop early come with a "closed" event)
 _FIELDS = {"replies": ("reply", "event")}
 
 
 def codes(text: str) -> list[bytes]:
-    return _CODE.findall(text.encode("latin-1"))
+    return line_codes(text.encode("latin-1"))
 
 
 def _text(value: object) -> str:

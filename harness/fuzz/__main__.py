@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import shutil
 import sys
 import tempfile
@@ -22,15 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.differential import Pair, entry, open_pair
 from harness.errors import HarnessError
-from harness.fixtures import FIXTURES_DIR, build_fixture, load_profiles
-from harness.fuzz.engine import Fuzzer, Runner, classify
-from harness.fuzz.runners import InProcessRunner, SpawnRunner, TargetRunner
-from harness.property.backends import RefWorld, session_case
-from harness.property.entry import entry
-from harness.targets import make_target, parse_spec
+from harness.fuzz.engine import Fuzzer, classify
+from harness.side_inprocess import InProcessSide
 
-__all__ = ["main", "open_runners", "parse_duration"]
+__all__ = ["main", "open_sides", "parse_duration"]
 
 
 def parse_duration(text: str) -> float:
@@ -44,64 +40,35 @@ def parse_duration(text: str) -> float:
         raise HarnessError(f"--duration {text!r}: give seconds, e.g. 60s, 10m") from None
 
 
-def open_runners(spec: str, against: str | None, profile: str, timeout: float,
-                 work: Path) -> tuple[Runner, Runner | None]:
-    """(target runner, reference runner or None when the target is that same reference)."""
-    profiles = load_profiles()
-    if spec.startswith("cmd:"):
-        version = "1.08"
-        target: Runner | None = None
-    else:
-        t = make_target(spec)
-        version = t.ref.version
-        target = None
-    kind, arg, options = parse_spec(against or f"ref:{version}")
-    if kind != "ref":
-        raise HarnessError(f"--against {against!r}: the reference is ref or ref:1.09 (in-process)")
-    ref_version = arg or options.get("version", "") or "1.08"
-    reference: Runner | None = InProcessRunner(RefWorld(ref_version, profile, profiles=profiles), timeout)
-    if spec.startswith("cmd:"):
-        fx = build_fixture(session_case(profile), profiles, work,
-                           queue_program=str(FIXTURES_DIR / "bin" / "qmail-queue-discard"))
-        argv = [a.replace("{home}", str(work)).replace("{fixtures}", str(FIXTURES_DIR))
-                for a in shlex.split(spec[4:])]
-        target = SpawnRunner(argv, fx, timeout)
-    elif t.kind == "ref":
-        target = InProcessRunner(RefWorld(t.ref.version, profile, tls_build=t.ref.tls_build,
-                                          profiles=profiles), timeout)
-        if t.ref.version == ref_version:
-            assert reference is not None
-            reference.close()
-            reference = None  # the reference against itself: only crashes and hangs count
-    else:
-        t.start()
-        home, fixtures = t.place(work)
-        fx = build_fixture(session_case(profile), profiles, work, home=home, fixtures=fixtures)
-        t.upload(fx)
-        target = TargetRunner(t, fx, timeout)
-    assert target is not None
-    return target, reference
+def open_sides(spec: str, against: str | None, profile: str, timeout: float, work: Path) -> Pair:
+    """The target and the in-process reference (harness.differential.open_pair), every target
+    session on one fixture home in `work`; no reference (None) when the target is that same
+    reference in-process: then only its own crashes and hangs count."""
+    pair = open_pair(spec, against, profile, timeout=timeout, home=work)
+    ref, tgt = pair.reference, pair.target
+    if ref is not None and isinstance(tgt, InProcessSide) and tgt.world.version == ref.world.version:
+        ref.shutdown()
+        pair.reference = None
+    return pair
 
 
 @contextmanager
-def runners(spec: str, against: str | None, profile: str,
-            timeout: float) -> Iterator[tuple[Runner, Runner | None]]:
-    """open_runners() on a temporary fixture home; everything is stopped and removed after."""
+def sides(spec: str, against: str | None, profile: str, timeout: float) -> Iterator[Pair]:
+    """open_sides() on a temporary fixture home; everything is stopped and removed after."""
     work = Path(tempfile.mkdtemp(prefix="qmc-fuzz-"))
     try:
-        target, reference = open_runners(spec, against, profile, timeout, work)
+        pair = open_sides(spec, against, profile, timeout, work / "home")
         try:
-            yield target, reference
+            yield pair
         finally:
-            target.close()
-            if reference is not None:
-                reference.close()
+            pair.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
-    with runners(args.target, args.against, args.profile, args.timeout) as (target, reference):
+    with sides(args.target, args.against, args.profile, args.timeout) as pair:
+        target, reference = pair.target, pair.reference
         meta = {"target": args.target, "against": args.against, "profile": args.profile,
                 "timeout": args.timeout}
         fuzzer = Fuzzer(target, reference, seed=args.seed, out=Path(args.out),
@@ -123,7 +90,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     data = record["bytes"].encode("latin-1")
     spec, against = args.target or record["target"], args.against or record.get("against")
     timeout = args.timeout or record.get("timeout", 2.0)
-    with runners(spec, against, record.get("profile", "auth"), timeout) as (target, reference):
+    with sides(spec, against, record.get("profile", "auth"), timeout) as pair:
+        target, reference = pair.target, pair.reference
         pending = target.begin(data)
         ref = reference.run(data) if reference else None
         got = pending.result()

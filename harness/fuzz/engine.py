@@ -13,43 +13,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from eqmail_ref import replies
+from harness.differential import signature_of
 from harness.fuzz.inputs import STATES, generate, mutate
 from harness.fuzz.minimize import minimize
-from harness.fuzz.runners import Pending, Run
 from harness.normalize import normalize_bytes
-from harness.property.backends import count_replies
-from harness.property.machine import signature_of
+from harness.side import Run, Side
+from harness.smtp_text import count_replies, reply_codes
 
-__all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "reply_codes", "REFERENCE_CODES"]
+__all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
 
 KINDS = frozenset({"crash", "hang", "divergence"})
-_CODE = re.compile(rb"^(\d{3}) ", re.M)
 REFERENCE_CODES = frozenset(int(m.group(1)) for v in vars(replies).values() if isinstance(v, bytes)
                             for m in [re.match(rb"(\d{3})", v)] if m) | {220, 221, 235, 250, 334, 554}
-
-
-class Runner(Protocol):
-    name: str
-
-    def begin(self, data: bytes) -> Pending: ...
-
-    def run(self, data: bytes) -> Run: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
 class Verdict:
     kind: str  # "crash", "hang", "divergence"
     signature: str
-
-
-def reply_codes(output: bytes) -> list[int]:
-    """The code of each complete reply's last line, in order."""
-    return [int(m.group(1)) for m in _CODE.finditer(output)]
 
 
 def classify(ref: Run | None, got: Run) -> Verdict | None:
@@ -95,7 +79,7 @@ class Stats:
 
 
 class Fuzzer:
-    def __init__(self, target: Runner, reference: Runner | None, *, seed: int, out: Path,
+    def __init__(self, target: Side, reference: Side | None, *, seed: int, out: Path,
                  corpus: Path | None = None, states: list[str] | None = None, minimize_runs: int = 300,
                  meta: dict[str, Any] | None = None, kinds: frozenset[str] = KINDS,
                  log: Callable[[str], None] = print, record: list[bytes] | None = None) -> None:

@@ -15,45 +15,18 @@ import sys
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.property.backends import InProcessSide, RefWorld, Side, TargetSide
-from harness.property.entry import entry
+from harness.differential import Pair, entry, open_pair
 from harness.property.findings import load_finding, save_finding
 from harness.property.machine import Finding, explore, play
-from harness.targets import make_target, parse_spec
 
 __all__ = ["main", "open_sides"]
 
 
 def open_sides(target_spec: str, against: str | None, profile: str, *, processes: bool,
-               timeout: float) -> tuple[Side, Side, list[object]]:
-    """(reference side, target side, things to close afterwards)."""
-    target = make_target(target_spec)
-    kind, arg, options = parse_spec(against or f"ref:{target.ref.version}")
-    if kind != "ref":
-        raise HarnessError(f"--against {against!r}: the reference is ref or ref:1.09 (in-process)")
-    worlds: list[object] = []
-    ref_world = RefWorld(arg or options.get("version", "") or "1.08", profile,
-                         tls_build="no-tls" not in options)
-    worlds.append(ref_world)
-    ref: Side = InProcessSide(ref_world)
-    if target.kind == "ref" and not processes:
-        world = RefWorld(target.ref.version, profile, tls_build=target.ref.tls_build)
-        worlds.append(world)
-        return ref, InProcessSide(world, name=f"{target.name} (in-process)"), worlds
-    target.start()
-    side = TargetSide(target, profile, timeout=timeout)
-    worlds.append(side)
-    return ref, side, worlds
-
-
-def _close(things: list[object]) -> None:
-    for thing in things:
-        if isinstance(thing, TargetSide):
-            thing.shutdown()
-            thing.target.stop()
-        elif isinstance(thing, RefWorld):
-            thing.close()
+               timeout: float) -> Pair:
+    """The in-process reference and the target (a fresh fixture home per session, so that
+    the queue is compared too); `processes`: a `ref` target as real processes."""
+    return open_pair(target_spec, against, profile, timeout=timeout, processes=processes)
 
 
 def _show(finding: Finding) -> None:
@@ -64,10 +37,11 @@ def _show(finding: Finding) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    ref, tgt, things = open_sides(args.target, args.against, args.profile, processes=args.processes,
-                                  timeout=args.timeout)
+    pair = open_sides(args.target, args.against, args.profile, processes=args.processes, timeout=args.timeout)
+    ref, tgt = pair.reference, pair.target
+    assert ref is not None
     out = Path(args.out)
-    ref_version = ref.world.version.name if isinstance(ref, InProcessSide) else "1.08"
+    ref_version = ref.world.version.name
     saved: list[Path] = []
 
     def progress(finding: Finding) -> None:
@@ -82,7 +56,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         findings = explore(ref, tgt, max_examples=args.max_examples, seed=args.seed,
                            max_findings=args.max_findings, step_count=args.steps, progress=progress)
     finally:
-        _close(things)
+        pair.close()
     took = time.monotonic() - started
     print(f"property: {ref.name} vs {tgt.name}: {len(findings)} distinct difference(s) in {took:.1f} s "
           f"(max {args.max_examples} examples per round, seed {args.seed})")
@@ -91,12 +65,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     steps, profile = load_finding(Path(args.finding))
-    ref, tgt, things = open_sides(args.target, args.against, profile, processes=args.processes,
-                                  timeout=args.timeout)
+    pair = open_sides(args.target, args.against, profile, processes=args.processes, timeout=args.timeout)
+    ref, tgt = pair.reference, pair.target
+    assert ref is not None
     try:
         finding = play(ref, tgt, steps)
     finally:
-        _close(things)
+        pair.close()
     if finding is None:
         print(f"replay: {ref.name} and {tgt.name} agree on {args.finding}")
         return 0

@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
+from harness.differential import signature_of
 from harness.normalize import normalize_bytes
 from harness.property import strategies as gen
-from harness.property.backends import Ending, Hang, Side, count_replies
+from harness.side import Ending, Hang, Side
+from harness.smtp_text import count_replies, cram_answer
 
-__all__ = ["Finding", "Step", "Disagreement", "explore", "play", "reduce_steps", "signature_of"]
+__all__ = ["Finding", "Step", "Disagreement", "explore", "play", "reduce_steps"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,17 +55,6 @@ class Disagreement(AssertionError):
 
 def _norm(data: bytes, used: set[str]) -> bytes:
     return normalize_bytes(data, used)
-
-
-def signature_of(what: str, reference: bytes, target: bytes) -> str:
-    """Two findings with the same signature are the same difference: the first reply line
-    where they part (so a pipelined variant of a known difference is not a new one)."""
-    ref_lines, tgt_lines = reference.split(b"\n"), target.split(b"\n")
-    pair = next(((a, b) for a, b in zip(ref_lines, tgt_lines, strict=False) if a != b),
-                (ref_lines[len(tgt_lines)] if len(ref_lines) > len(tgt_lines) else b"",
-                 tgt_lines[len(ref_lines)] if len(tgt_lines) > len(ref_lines) else b""))
-    ref_line, tgt_line = (b.rstrip(b"\r")[:60].decode("latin-1") for b in pair)
-    return f"{what}: {ref_line!r} vs {tgt_line!r}"
 
 
 class Play:
@@ -106,16 +97,13 @@ class Play:
     def step(self, data: bytes = b"", cram: tuple[bytes, bytes] | None = None) -> bytes:
         if self.closed:
             return b""
-        if cram is None:
-            got_ref = self.ref.send(data, 0)
-        else:
-            got_ref = self.ref.cram(*cram, self.last["ref"], 0)
+        # a CRAM-MD5 answer is computed from each side's own challenge (its last reply)
+        ref_data = data if cram is None else cram_answer(*cram, self.last["ref"])
+        tgt_data = data if cram is None else cram_answer(*cram, self.last["tgt"])
+        got_ref = self.ref.send(ref_data, 0)
         n = count_replies(got_ref)
         self.steps.append(Step(data=data, cram=cram, replies=n))
-        if cram is None:
-            got_tgt = self._guard(lambda: self.tgt.send(data, n))
-        else:
-            got_tgt = self._guard(lambda: self.tgt.cram(*cram, self.last["tgt"], n))
+        got_tgt = self._guard(lambda: self.tgt.send(tgt_data, n))
         self.last = {"ref": got_ref or self.last["ref"], "tgt": got_tgt or self.last["tgt"]}
         self._compare(len(self.steps), "reply", got_ref, got_tgt)
         return got_ref

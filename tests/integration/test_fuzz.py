@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.fuzz.__main__ import open_runners, parse_duration
-from harness.fuzz.engine import Fuzzer, Stats, classify, reply_codes
+from harness.fuzz.__main__ import open_sides, parse_duration
+from harness.fuzz.engine import Fuzzer, Stats, classify
 from harness.fuzz.minimize import minimize
-from harness.fuzz.runners import Run
+from harness.side import Run
+from harness.smtp_text import reply_codes
 
 BROKEN = "cmd:{fixtures}/broken/bin/qmail-smtpd"
 
@@ -61,21 +62,23 @@ def work() -> Iterator[Path]:
 
 def test_reference_in_process_survives_and_the_corpus_is_kept(work: Path) -> None:
     corpus = work / "corpus"
-    target, reference = open_runners("ref", None, "auth", 5.0, work / "home")
-    assert reference is None  # the reference against itself: only its own crashes and hangs count
+    pair = open_sides("ref", None, "auth", 5.0, work / "home")
+    target = pair.target
+    assert pair.reference is None  # the reference against itself: only its own crashes and hangs count
     try:
         stats = Fuzzer(target, None, seed=11, out=work / "out", corpus=corpus).run(3600, max_sessions=3000)
         again = Fuzzer(target, None, seed=12, out=work / "out", corpus=corpus)
         assert len(again.corpus) == len(list(corpus.glob("*.bin"))) == stats.corpus_added > 0
         again.run(3600, max_sessions=500)
     finally:
-        target.close()
+        pair.close()
     assert stats.findings == {} and stats.sessions == 3000
     assert "(state, code) pairs" in stats.coverage() and len(stats.features) > 50
 
 
 def test_the_broken_target_is_caught_minimized_and_replayed(work: Path) -> None:
-    target, reference = open_runners(BROKEN, None, "auth", 1.0, work / "home")
+    pair = open_sides(BROKEN, None, "auth", 1.0, work / "home")
+    target, reference = pair.target, pair.reference
     assert reference is not None
     out = work / "findings"
     try:
@@ -88,8 +91,7 @@ def test_the_broken_target_is_caught_minimized_and_replayed(work: Path) -> None:
 
         stats = fuzzer.run(3600, max_sessions=20000, until=both)
     finally:
-        target.close()
-        reference.close()
+        pair.close()
     assert stats.findings == {"crash": 1, "hang": 1}
     saved = {json.loads(p.read_text())["kind"]: p for p in stats.saved}
     crash = json.loads(saved["crash"].read_text())

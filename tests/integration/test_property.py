@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from harness.cases import load_file
-from harness.property.__main__ import _close, open_sides
-from harness.property.backends import InProcessSide, RefWorld
+from harness.property.__main__ import open_sides
 from harness.property.findings import load_finding, save_finding, toml_string
 from harness.property.machine import explore, play
+from harness.side_inprocess import InProcessSide, RefWorld
 
 PROMPTS = {"reply: '334 VXNlcm5hbWU6' vs '334 Username:'", "reply: '334 UGFzc3dvcmQ6' vs '334 Password:'"}
 
@@ -85,8 +85,9 @@ def test_toml_strings_carry_every_byte(tmp_path: Path) -> None:
 def test_process_reference_agrees_with_in_process_reference() -> None:
     """The same generated sessions through the real `eqmail-ref smtpd` processes the harness
     runs (fixture homes, checkpassword stub, queue capture): no difference."""
-    ref, tgt, things = open_sides("ref", None, "auth", processes=True, timeout=20.0)
+    pair = open_sides("ref", None, "auth", processes=True, timeout=20.0)
+    assert pair.reference is not None
     try:
-        assert explore(ref, tgt, max_examples=25, seed=5, step_count=8) == []
+        assert explore(pair.reference, pair.target, max_examples=25, seed=5, step_count=8) == []
     finally:
-        _close(things)
+        pair.close()
