@@ -26,7 +26,7 @@ __all__ = [
     "CATALOGUE_DIR",
 ]
 
-CATALOGUE_DIR = Path(__file__).resolve().parent.parent / "conformance" / "cases"
+from harness.resources import CATALOGUE_DIR  # noqa: E402 - data paths live in harness/resources.py
 
 # step kinds
 SEND = "SEND"
