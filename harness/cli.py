@@ -94,6 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     baseline = load_baseline(Path(args.baseline)) if args.baseline and Path(args.baseline).exists() else {}
+    if not _fit(args.target or DEFAULT_TARGETS):
+        return 2
     targets = _start(args.target or DEFAULT_TARGETS)
     out = Path(args.out)
     report = JsonReport(out, targets, sys.argv[1:])
@@ -130,6 +132,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     needs_attention = any(r.verdict in BAD and not r.known for r in results)
     return 1 if needs_attention or catalogue.problems else 0
+
+
+def _fit(specs: list[str]) -> bool:
+    """`qmc doctor`'s checks before a run: warnings printed, False when one blocks."""
+    from harness.doctor import Status, blocking, diagnose, format_finding
+
+    findings = [f for f in diagnose(specs) if f.status is not Status.OK]
+    for finding in findings:
+        print(f"qmc: {format_finding(finding)}", file=sys.stderr)
+    if blocking(findings):
+        print("qmc: not run: fix what is missing first (qmc doctor -t SPEC checks again)", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import blocking, diagnose, format_finding
+
+    findings = diagnose(args.target or DEFAULT_TARGETS)
+    for finding in findings:
+        print(format_finding(finding))
+    return 1 if blocking(findings) else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -219,6 +243,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("case")
     selection(show)
     show.set_defaults(func=cmd_show)
+    doc = sub.add_parser("doctor", help="check what the targets need before a run, and say how to get "
+                                        "what is missing")
+    doc.add_argument("--target", "-t", action="append", default=[], metavar="SPEC",
+                     help="the targets to check (default: ref and ref:1.09)")
+    doc.set_defaults(func=cmd_doctor)
     rec = sub.add_parser("record", help="save a target's transcripts as golden data")
     rec.add_argument("--target", "-t", required=True)
     rec.add_argument("--out", required=True)
