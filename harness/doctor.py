@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.observers.addresses import LoopbackPool
+from harness.errors import TargetFault
+from harness.observers.addresses import AddressPool, LoopbackPool
 from harness.targets import parse_spec
 
 __all__ = ["Status", "Finding", "check_openssl_cli", "check_root", "check_host_tools", "check_exec_home",
@@ -118,7 +118,7 @@ def check_exec_home(spec: str, home: Path, smtpd: str = "", remote: str = "") ->
     return _ok("home", f"{where}: control/, bin/, {program.name} and {remote_program.name}")
 
 
-def check_ports(pool: LoopbackPool | None = None) -> Finding:
+def check_ports(pool: AddressPool | None = None) -> Finding:
     """Ports 25, 465 (TCP) and 53 (UDP) on one of the loopback addresses the qmail-remote
     cases' fake relays and DNS listen on (harness/observers/addresses.py)."""
     pool = pool or LoopbackPool()
@@ -146,7 +146,7 @@ def check_engine() -> tuple[Finding, Any]:
 
     try:
         engine = client()
-    except HarnessError as exc:
+    except TargetFault as exc:
         return Finding(check="engine", status=Status.BLOCKING, message=str(exc),
                        fix="install podman (Debian: apt-get install podman runc), or set DOCKER_HOST "
                            "to a Docker Engine"), None
