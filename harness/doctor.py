@@ -7,7 +7,7 @@ and the run goes on (a few cases will fail or be NOT_APPLICABLE, and the warning
 
     target kind   checks
     ref           openssl CLI, privileged ports on the loopback observer addresses
-    exec:HOME     root, unshare and mount, HOME's control/ and bin/ and programs, openssl CLI, ports
+    exec:HOME     root, unshare and mount, HOME's programs and control/, openssl CLI, ports
     docker:IMAGE  the engine answers, Podman's network backend, the image and its tools
     tcp:, golden: nothing to check beforehand
 """
@@ -92,30 +92,29 @@ def check_host_tools(spec: str, tools: Iterable[str] = ("unshare", "mount"),
 
 
 def check_exec_home(spec: str, home: Path, smtpd: str = "", remote: str = "") -> Finding:
-    """The install: control/ and bin/ under HOME, qmail-smtpd executable (qmail-remote too,
-    else only its cases fail)."""
+    """The install: an executable qmail-smtpd (HOME/bin/ or smtpd=) blocks; no control/ or no
+    qmail-remote only warns (the case's home, control/ included, is mounted over HOME)."""
     where = f"{spec}: {home}"
     if not home.is_dir():
         return Finding(check="home", status=Status.BLOCKING, message=f"{where} is not a directory",
                        fix="name the qmail home of your install, e.g. exec:/var/qmail")
-    lacking = [d for d in ("control", "bin") if not (home / d).is_dir()]
-    if lacking:
-        nothing = " and no ".join(f"{d}/" for d in lacking)
-        return Finding(check="home", status=Status.BLOCKING,
-                       message=f"{where} has no {nothing}: not a qmail home",
-                       fix="name the directory that holds control/ and bin/ (exec:/var/qmail), or say where "
-                           "the programs are: exec:HOME,smtpd=PATH,remote=PATH")
     program = Path(smtpd or home / "bin" / "qmail-smtpd")
     if not os.access(program, os.X_OK):
-        return Finding(check="home", status=Status.BLOCKING, message=f"{where}: no executable {program}",
-                       fix="install eQmail's qmail-smtpd there, or name it: exec:HOME,smtpd=PATH")
+        lack = "has no bin/" if not smtpd and not (home / "bin").is_dir() else f"has no executable {program}"
+        return Finding(check="home", status=Status.BLOCKING, message=f"{where} {lack}: not a qmail home",
+                       fix="name the directory that holds bin/qmail-smtpd (exec:/var/qmail), or the program: "
+                           "exec:HOME,smtpd=PATH")
+    if not (home / "control").is_dir():
+        return Finding(check="home", status=Status.WARNING,
+                       message=f"{where} has no control/: is it the home {program.name} was compiled with?",
+                       fix="name the qmail home your programs read control/ from")
     remote_program = Path(remote or home / "bin" / "qmail-remote")
     if not os.access(remote_program, os.X_OK):
         return Finding(check="home", status=Status.WARNING,
                        message=f"{where}: no executable {remote_program}: the qmail-remote cases "
                                "(7.*, 8.*) will be ERROR",
                        fix="name it (exec:HOME,remote=PATH) or run --cases '[1-69].*'")
-    return _ok("home", f"{where}: control/, bin/, {program.name} and {remote_program.name}")
+    return _ok("home", f"{where}: control/, {program} and {remote_program}")
 
 
 def check_ports(pool: AddressPool | None = None) -> Finding:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,6 +107,8 @@ def test_an_exec_home_with_its_programs(tmp_path: Path) -> None:
     (home / "bin" / "qmail-remote").unlink()
     lacking_remote = check_exec_home("exec:x", home)
     assert lacking_remote.status is Status.WARNING and "qmail-remote" in lacking_remote.message
+    shutil.rmtree(home / "control")
+    assert "has no control/" in check_exec_home("exec:x", home).message
     (home / "bin" / "qmail-smtpd").chmod(0o644)
     assert check_exec_home("exec:x", home).status is Status.BLOCKING
     assert check_exec_home("exec:x", home, smtpd=str(home / "bin" / "nothing")).status is Status.BLOCKING
