@@ -9,7 +9,7 @@ and the ratios 2/3 and 2/4 (how little the fuzzer adds to the target's own cost)
 
     python bench/fuzz_throughput.py [--seconds 5] [--program PATH [ARGS...]]
 
-Default program: fixtures/broken/bin/qmail-smtpd with its traps off (a qmail-like POSIX sh
+Default program: harness/data/fixtures/broken/bin/qmail-smtpd with its traps off (a qmail-like POSIX sh
 server). --program runs another ucspi qmail-smtpd-like program instead.
 """
 

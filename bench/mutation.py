@@ -170,13 +170,14 @@ def worker() -> int:
     from mutmut.mutation.trampoline import set_mutant_under_test
 
     from harness.cases import load_catalogue
+    from harness.resources import GOLDEN_DIR
     from harness.runner import Runner
     from harness.targets.golden import GoldenTarget
     from harness.targets.ref import RefTarget
     from harness.verdict import NOT_APPLICABLE, OK
 
     catalogue = load_catalogue().cases
-    goldens = [GoldenTarget(f"golden:{d}", str(d)) for d in sorted((ROOT / "fixtures" / "golden").iterdir())
+    goldens = [GoldenTarget(f"golden:{d}", str(d)) for d in sorted(GOLDEN_DIR.iterdir())
                if (d / "index.json").exists()]
     for g in goldens:
         g.start()

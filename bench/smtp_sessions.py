@@ -37,6 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.resources import FIXTURES_DIR  # noqa: E402
 from harness.smtp_client import RawClient  # noqa: E402
 
 MESSAGE = b"Subject: bench\r\n\r\n" + (b"x" * 70 + b"\r\n") * 14 + b".\r\n"  # ~1 KiB
@@ -132,7 +133,7 @@ def make_home(tmp: Path, tls: bool) -> Path:
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["QMAILQUEUE"] = str(ROOT / "fixtures" / "bin" / "qmail-queue-discard")
+    env["QMAILQUEUE"] = str(FIXTURES_DIR / "bin" / "qmail-queue-discard")
     env["PYTHONPATH"] = str(ROOT)
     return env
 
@@ -295,7 +296,7 @@ def main() -> int:
         with serve(home) as port:
             for c in (1, 16):
                 row("(b)  serve + sh queue program", c, measure(lambda: plain_session(port), secs, c))
-        accept = str(ROOT / "fixtures" / "bin" / "checkpassword-accept")
+        accept = str(FIXTURES_DIR / "bin" / "checkpassword-accept")
         with serve(home, "--memory-queue", "--", accept) as port:
             for c in (1, 16):
                 row("(b') serve + in-process queue", c, measure(lambda: plain_session(port), secs, c))

@@ -14,8 +14,10 @@ import resource
 import signal
 import sys
 from functools import cache
+from importlib.resources import as_file, files
 from pathlib import Path
 
+from eqmail_ref.__about__ import __version__
 from eqmail_ref.versions import VERSIONS, Version, get_version
 
 __all__ = ["main"]
@@ -112,8 +114,10 @@ def _selfcheck(args: argparse.Namespace) -> int:
     from eqmail_ref.selfcheck import main as selfcheck
 
     try:
-        with tempfile.TemporaryDirectory(prefix="eqmail-selfcheck-") as work:
-            return selfcheck(Path(args.cases), Path(args.report), Path(work))
+        # the examples ship inside the package (house rule 11: no path relative to a checkout)
+        with as_file(files("eqmail_ref") / "selfcheck.toml") as bundled, \
+                tempfile.TemporaryDirectory(prefix="eqmail-selfcheck-") as work:
+            return selfcheck(Path(args.cases or bundled), Path(args.report), Path(work))
     except CaseError as exc:
         raise SystemExit(f"eqmail-ref selfcheck: {exc}") from None
 
@@ -136,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     building cost ~3 ms, more than the rest of a session's start)."""
     parser = argparse.ArgumentParser(prog="eqmail-ref", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("smtpd", help="run one SMTP session on stdin/stdout (ucspi)")
     _common(p)
@@ -158,8 +163,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="deliver stdin like qmail-remote: [options] HOST SENDER RECIP... "
                         "(eqmail-ref remote --help)")
     p = sub.add_parser("selfcheck", help="run the spec's verified examples against the reference")
-    p.add_argument("--cases", default=str(Path(__file__).resolve().parent.parent / "conformance"
-                                          / "selfcheck.toml"), metavar="FILE")
+    p.add_argument("--cases", metavar="FILE", help="the examples (default: the bundled selfcheck.toml)")
     p.add_argument("--report", default="reports/selfcheck.json", metavar="FILE")
     p.set_defaults(func=_selfcheck)
     return parser

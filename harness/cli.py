@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from eqmail_ref.__about__ import __version__
 from harness.baseline import load_baseline, mark_known, write_baseline
 from harness.cases import CATALOGUE_DIR, Alternative, Case, Catalogue, load_catalogue, select
 from harness.errors import exit_status_of
@@ -27,6 +28,7 @@ from harness.load_cli import register as register_load
 from harness.report.json_ import JsonReport
 from harness.report.junit import write_junit
 from harness.report.terminal import Progress, print_summary
+from harness.resources import catalogue_origin
 from harness.runner import CaseResult, Runner
 from harness.targets import make_target
 from harness.targets.base import Target
@@ -37,9 +39,20 @@ __all__ = ["main"]
 DEFAULT_TARGETS = ["ref", "ref:1.09"]
 
 
+def _catalogue_paths(args: argparse.Namespace) -> list[Path]:
+    """The built-in catalogue plus --catalogue paths, or only the --catalogue-only ones."""
+    if args.catalogue_only:
+        return [Path(p) for p in args.catalogue_only]
+    return [CATALOGUE_DIR, *(Path(p) for p in args.catalogue)]
+
+
+def _origin(args: argparse.Namespace) -> str:
+    return catalogue_origin([Path(p) for p in args.catalogue_only or args.catalogue],
+                            builtin=not args.catalogue_only)
+
+
 def _catalogue(args: argparse.Namespace) -> tuple[Catalogue, list[Case]]:
-    paths = [Path(p) for p in args.catalogue] or [CATALOGUE_DIR]
-    catalogue = load_catalogue(paths)
+    catalogue = load_catalogue(_catalogue_paths(args))
     skip = set(args.skip_tag)
     return catalogue, [c for c in select(catalogue.cases, args.cases, args.tag) if not skip & set(c.tags)]
 
@@ -81,9 +94,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     for problem in catalogue.problems:
         print(f"qmc: {problem}", file=sys.stderr)
     if not cases:
-        print("qmc: no case selected" + (f" by {args.cases}" if args.cases else ""), file=sys.stderr)
+        print("qmc: no case selected" + (f" by {args.cases}" if args.cases else "") + f" ({_origin(args)})",
+              file=sys.stderr)
         return 2
     baseline = load_baseline(Path(args.baseline)) if args.baseline and Path(args.baseline).exists() else {}
+    if not _fit(args.target or DEFAULT_TARGETS):
+        return 2
     targets = _start(args.target or DEFAULT_TARGETS)
     out = Path(args.out)
     report = JsonReport(out, targets, sys.argv[1:])
@@ -122,13 +138,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if needs_attention or catalogue.problems else 0
 
 
+def _fit(specs: list[str]) -> bool:
+    """`qmc doctor`'s checks before a run: warnings printed, False when one blocks."""
+    from harness.doctor import Status, blocking, diagnose, format_finding
+
+    findings = [f for f in diagnose(specs) if f.status is not Status.OK]
+    for finding in findings:
+        print(f"qmc: {format_finding(finding)}", file=sys.stderr)
+    if blocking(findings):
+        print("qmc: not run: fix what is missing first (qmc doctor -t SPEC checks again)", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import blocking, diagnose, format_finding
+
+    findings = diagnose(args.target or DEFAULT_TARGETS)
+    for finding in findings:
+        print(format_finding(finding))
+    return 1 if blocking(findings) else 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     catalogue, cases = _catalogue(args)
     for case in cases:
         print(f"{case.id:<10} {','.join(case.versions):<10} {case.title}")
     for problem in catalogue.problems:
         print(f"qmc: {problem}", file=sys.stderr)
-    print(f"{len(cases)} cases", file=sys.stderr)
+    print(f"{len(cases)} cases; {_origin(args)}", file=sys.stderr)
     return 0
 
 
@@ -178,6 +216,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qmc", description="conformance harness for qmail-compatible MTAs")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def selection(sp: argparse.ArgumentParser) -> None:
@@ -186,7 +225,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--skip-tag", action="append", default=[], metavar="TAG",
                         help="leave out cases with this tag (e.g. 'big' when recording golden data)")
         sp.add_argument("--catalogue", action="append", default=[], metavar="PATH",
-                        help="case files or directories (default: conformance/cases)")
+                        help="your own case files or directories, run IN ADDITION to the built-in "
+                             f"catalogue ({CATALOGUE_DIR}); repeatable")
+        sp.add_argument("--catalogue-only", action="append", default=[], metavar="PATH",
+                        help="case files or directories run INSTEAD of the built-in catalogue; repeatable")
         sp.add_argument("--jobs", "-j", type=int, default=min(4, os.cpu_count() or 1),
                         help="cases run at once (default: the CPUs, at most 4)")
 
@@ -209,6 +251,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("case")
     selection(show)
     show.set_defaults(func=cmd_show)
+    doc = sub.add_parser("doctor", help="check what the targets need before a run, and say how to get "
+                                        "what is missing")
+    doc.add_argument("--target", "-t", action="append", default=[], metavar="SPEC",
+                     help="the targets to check (default: ref and ref:1.09)")
+    doc.set_defaults(func=cmd_doctor)
     rec = sub.add_parser("record", help="save a target's transcripts as golden data")
     rec.add_argument("--target", "-t", required=True)
     rec.add_argument("--out", required=True)

@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetFault
+from harness.resources import IMAGES_DIR
 
 __all__ = ["CONTAINERS_CONF", "client", "engine_name", "is_podman", "podman_env", "podman_socket",
            "start_podman"]
 
-CONTAINERS_CONF = Path(__file__).resolve().parent / "images" / "containers.conf"
+CONTAINERS_CONF = IMAGES_DIR / "containers.conf"
 NO_ENGINE = "no container engine: install podman or set DOCKER_HOST"
 
 

@@ -30,11 +30,10 @@ from typing import Any
 
 from harness.cases import Case
 from harness.errors import CaseFileError
+from harness.resources import FIXTURES_DIR, PROFILES_FILE
 
 __all__ = ["FIXTURES_DIR", "Profile", "Fixture", "load_profiles", "build_fixture", "servercert_pem"]
 
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
-PROFILES_FILE = FIXTURES_DIR / "profiles.toml"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,12 +1,15 @@
-"""The harness as a pytest plugin (entry point `pytest11: qmc`; testinfra / pytest-httpserver
-style).
+"""The harness as a pytest plugin (entry point `pytest11: harness.pytest_plugin`; testinfra /
+pytest-httpserver style).
 
-    pytest --target ref --target docker:IMAGE conformance/cases/        # one item per case × target
-    pytest --target ref conformance/cases/4-auth.toml -k 4.2
+    pytest --target ref --qmc-cases '4.*'                  # the built-in catalogue's 4.x cases
+    pytest --target ref --target docker:IMAGE my-cases/   # your case files, one item per case × target
+    pytest --target ref my-cases/auth.toml -k 4.2
 
 Case files given on the command line (or found under given directories) are collected when
-at least one `--target` is set; each (case, target) is one test item whose outcome is its
-verdict: FAILED and ERROR fail (unless `--qmc-baseline` knows them), NOT_APPLICABLE skips.
+at least one `--target` is set; `--qmc-cases GLOB` adds the built-in catalogue (it ships
+inside the package, harness/resources.py) and keeps only the cases whose id matches. Each
+(case, target) is one test item whose outcome is its verdict: FAILED and ERROR fail (unless
+`--qmc-baseline` knows them), NOT_APPLICABLE skips.
 
 Fixtures for hand-written tests: `make_target` (session-scoped factory: spec -> started
 target, stopped at the end) and `qmc_target` (parametrized by every --target).
@@ -21,7 +24,7 @@ from typing import Any
 import pytest
 
 from harness.baseline import load_baseline, mark_known
-from harness.cases import Case, load_file
+from harness.cases import CATALOGUE_DIR, Case, load_file, select
 from harness.runner import CaseResult, Runner
 from harness.targets import make_target
 from harness.targets.base import Target
@@ -35,6 +38,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--target", action="append", default=[], metavar="SPEC",
                     help="a target to run conformance case files against (repeatable)")
     group.addoption("--qmc-baseline", metavar="FILE", help="accepted divergences (JSON)")
+    group.addoption("--qmc-cases", action="append", default=[], metavar="GLOB",
+                    help="run the built-in catalogue's cases whose id matches (e.g. '4.*', repeatable); "
+                         "also filters the case files given")
 
 
 class _Session:
@@ -75,6 +81,9 @@ _KEY = pytest.StashKey[_Session]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = _Session(config)
+    if config.getoption("qmc_cases") and config.getoption("target"):
+        # collected like a directory given on the command line (pytest reads config.args later)
+        config.args.append(str(CATALOGUE_DIR))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -103,7 +112,7 @@ class CaseFile(pytest.File):
         for problem in catalogue.problems:
             name = f"problem:{problem.split(': ', 1)[-1][:60]}"
             yield ProblemItem.from_parent(self, name=name, problem=problem)
-        for case in catalogue.cases:
+        for case in select(catalogue.cases, self.config.getoption("qmc_cases")):
             for spec in self.config.getoption("target"):
                 yield CaseItem.from_parent(self, name=f"{case.id}[{spec}]", case=case, spec=spec)
 

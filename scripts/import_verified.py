@@ -10,7 +10,10 @@ import sys
 import tomllib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+
+from harness.resources import CATALOGUE_DIR, CONFORMANCE_DIR  # noqa: E402
+
 CATEGORY_PREFIXES = [  # first match wins: ARCHITECTURE.md categories
     (6, ("spp-", "nospp-")), (5, ("starttls",)),
     (4, ("auth-", "cram", "plain-", "login-", "submission")),
@@ -40,7 +43,7 @@ def q(value: object) -> str:
 
 
 def main() -> int:
-    recorded = tomllib.loads((ROOT / "conformance" / "verified-real-eqmail.toml").read_text())["case"]
+    recorded = tomllib.loads((CONFORMANCE_DIR / "verified-real-eqmail.toml").read_text())["case"]
     by_name: dict[str, dict[str, dict[str, object]]] = {}
     for c in recorded:
         name, _, version = c["id"].partition("@")
@@ -72,7 +75,7 @@ def main() -> int:
             lines.append(f"expect = {{ replies = {q(c['replies'])}, exit = {c['exit']}, "
                          f"queue = {q(queue)} }}")
             out.setdefault(cat, []).append("\n".join(lines))
-    target = ROOT / "conformance" / "cases"
+    target = CATALOGUE_DIR
     target.mkdir(parents=True, exist_ok=True)
     for cat, cases in sorted(out.items()):
         header = (f"# Category {cat}: {TITLES[str(cat)]}. Sessions recorded from real eQmail 1.08/1.09\n"

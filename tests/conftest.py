@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.resources import FIXTURES_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_BIN = ROOT / "fixtures" / "bin"
+FIXTURE_BIN = FIXTURES_DIR / "bin"
 # The reference's entry point, independent of where pip put the console script.
 EQMAIL_REF = [sys.executable, "-m", "eqmail_ref"]
 

@@ -39,10 +39,10 @@ from harness.cases.model import (
     to_bytes,
 )
 from harness.cases.tables import parse_relays, parse_zone
+from harness.resources import CATALOGUE_DIR  # the package carries its data (harness/resources.py)
 
 __all__ = ["load_catalogue", "load_file", "select", "CATALOGUE_DIR"]
 
-CATALOGUE_DIR = Path(__file__).resolve().parent.parent.parent / "conformance" / "cases"
 
 _ID = re.compile(r"^\d+(\.\d+)+$")
 _CASE_KEYS = ("id", "title", "spec", "tags", "versions", "grade", "profile", "files", "env", "args",

@@ -22,11 +22,11 @@ from pathlib import Path
 
 from harness.engine import podman_env
 from harness.errors import HarnessError
+from harness.resources import EQMAIL_REF_DIR, IMAGES_DIR
 
 __all__ = ["BASE", "IMAGES", "build", "debian_mirror", "image_exists", "engine_cli"]
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent
+HERE = IMAGES_DIR
 BASE = "localhost/qmc/base:bookworm"
 IMAGES = {name: f"localhost/qmc/{'eqmail-ref' if name == 'ref' else name}:latest"
           for name in ("ref", "postfix", "exim4", "opensmtpd")}
@@ -123,7 +123,7 @@ def _context(name: str, tmp: Path) -> Path:
     """The build context: the Containerfile and, for the reference, this project's package."""
     shutil.copy(HERE / f"{name}.Containerfile", tmp / "Containerfile")
     if name == "ref":
-        shutil.copytree(ROOT / "eqmail_ref", tmp / "eqmail_ref",
+        shutil.copytree(EQMAIL_REF_DIR, tmp / "eqmail_ref",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for script, text in SCRIPTS.items():
             (tmp / script).write_text(text)

@@ -16,11 +16,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.resources import HTML_ASSETS_DIR
 from harness.verdict import BAD, VERDICTS, Verdict
 
 __all__ = ["write_html", "render", "CATEGORIES", "CUT"]
 
-ASSETS = Path(__file__).resolve().parent / "html_assets"
+ASSETS = HTML_ASSETS_DIR
 CUT = 16384  # characters of one byte string shown inline; a 1 MB DATA would bloat the page
 
 CATEGORIES = {

@@ -88,7 +88,7 @@ def test_accepted_reaches_every_report_and_does_not_fail_the_run(tmp_path: Path)
                                                       f'replies = "{OTHER}" }}'))
     golden = _golden(tmp_path, cases_file, {"received": "220 other.test ESMTP\r\n"})
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "--target", golden, "--catalogue", str(cases_file),
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--target", golden, "--catalogue-only", str(cases_file),
                            "--out", str(out), "--update-baseline", str(tmp_path / "baseline.json")],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr

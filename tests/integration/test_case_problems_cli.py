@@ -55,8 +55,8 @@ def test_qmc_run_reports_every_problem_with_file_and_line_runs_the_good_case_and
                                                                   ' = ["10 mx1.x.example."], "y.example AA" = [] }'))
     remote = write_cases(tmp_path, remote_text, "remote.toml")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "--target", "ref", "--catalogue", str(smtpd),
-                           "--catalogue", str(remote), "--out", str(out), "-j", "2"],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--target", "ref", "--catalogue-only", str(smtpd),
+                           "--catalogue-only", str(remote), "--out", str(out), "-j", "2"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 1, done.stdout + done.stderr
     expected = [

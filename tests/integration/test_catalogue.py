@@ -1,14 +1,14 @@
-"""The conformance catalogue (conformance/cases) as data, and the golden regression gate.
+"""The conformance catalogue (harness/data/conformance/cases) as data, and the golden regression gate.
 
 (a) The catalogue loads without problems, has enough cases per category, unique ids, and
     every reply string of the spec (docs/spec, §2.2, §2.16, §4) appears in some
     pinned expectation, except the few no case can provoke (listed with the reason).
-(b) The gate: the reference's transcripts recorded under fixtures/golden/ replay as a
+(b) The gate: the reference's transcripts recorded under harness/data/fixtures/golden/ replay as a
     `golden:` target against today's reference and must all be OK, so a change in the
     reference's behaviour shows up as a failing test and, once re-recorded, as a diff in
     review. Re-record with:
-        python3 -m harness record --target ref --out fixtures/golden/ref-1.08 -j 2 $GOLDEN_SELECTION
-        python3 -m harness record --target ref:1.09 --out fixtures/golden/ref-1.09 -j 2 $GOLDEN_SELECTION
+        python3 -m harness record --target ref --out harness/data/fixtures/golden/ref-1.08 -j 2 $GOLDEN_SELECTION
+        python3 -m harness record --target ref:1.09 --out harness/data/fixtures/golden/ref-1.09 -j 2 $GOLDEN_SELECTION
     where GOLDEN_SELECTION is the --cases/--skip-tag list in GOLDEN_ARGS below.
 """
 
@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 from harness.cases import CATALOGUE_DIR, SMTPD, Case, load_catalogue, to_bytes
+from harness.resources import GOLDEN_DIR
 from harness.runner import Runner
 from harness.targets import make_target
 from harness.verdict import OK
 
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "fixtures" / "golden"
+GOLDEN = GOLDEN_DIR
 # the qmail-smtpd categories; 'big' cases (60 KB+ payloads) are left out of the recordings,
 # their pinned expectations guard them
 GOLDEN_CATEGORIES = (1, 2, 3, 4, 5, 6, 9)

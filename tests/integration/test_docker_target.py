@@ -20,6 +20,7 @@ import pytest
 from harness.cases import CATALOGUE_DIR, Case, load_catalogue, load_file, select
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import build_fixture, load_profiles
+from harness.resources import BASELINES_DIR
 from harness.runner import CaseResult, Runner
 from harness.targets import make_target
 from harness.targets.base import Target
@@ -260,7 +261,7 @@ def test_qmail_remote_cases_run_in_the_container(targets: Callable[[str], Target
     assert _local_routes(subnet) == []
 
 
-BASELINES = Path(__file__).resolve().parents[2] / "fixtures" / "baselines"
+BASELINES = BASELINES_DIR
 
 
 @pytest.mark.parametrize("mta", [

@@ -81,9 +81,9 @@ def test_pytest_plugin_collects_one_item_per_case_and_target(tmp_path: Path) -> 
 
 def test_qmc_list_and_show(tmp_path: Path) -> None:
     path = write_cases(tmp_path)
-    listed = subprocess.run([sys.executable, "-m", "harness", "list", "--catalogue", str(path)],
+    listed = subprocess.run([sys.executable, "-m", "harness", "list", "--catalogue-only", str(path)],
                             capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert listed.returncode == 0 and listed.stdout.splitlines()[0].startswith("1.1.1")
-    shown = subprocess.run([sys.executable, "-m", "harness", "show", "4.1.1", "--catalogue", str(path)],
+    shown = subprocess.run([sys.executable, "-m", "harness", "show", "4.1.1", "--catalogue-only", str(path)],
                            capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert "AUTH LOGIN prompts" in shown.stdout and "step 2 SEND b'AUTH LOGIN\\r\\n'" in shown.stdout

@@ -67,8 +67,8 @@ def test_a_case_file_with_a_syntax_error_is_reported_and_the_rest_runs(tmp_path:
     bad = write_cases(tmp_path, '[[case]]\nid = "9.9.9"\ntitle = "unterminated\n', "bad.toml")
     also_bad = write_cases(tmp_path, '[[case]]\nid = "x"\ntitle = "t"\nspec = "s"\ninput = ""\n', "worse.toml")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "-t", "ref", "--catalogue", str(good),
-                           "--catalogue", str(bad), "--catalogue", str(also_bad), "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "-t", "ref", "--catalogue-only", str(good),
+                           "--catalogue-only", str(bad), "--catalogue-only", str(also_bad), "--out", str(out)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 1
     assert f"{bad}: cannot read the case file" in done.stderr
@@ -87,7 +87,7 @@ def test_ctrl_c_writes_partial_reports_and_leaves_nothing_behind(tmp_path: Path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-t", f"exec:{home}", "--catalogue",
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "-t", f"exec:{home}", "--catalogue-only",
                              str(path), "--out", str(out)], cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -66,7 +66,7 @@ def test_a_finding_saves_as_a_case_and_replays(worlds: tuple[RefWorld, RefWorld,
     assert again is not None and again.signature == finding.signature
     assert play(InProcessSide(old), InProcessSide(same), steps) is None
     # the harness runs it as a case: the reference process 1.08 agrees with the reference 1.08
-    done = subprocess.run([sys.executable, "-m", "harness", "run", "--target", "ref", "--catalogue", str(path),
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "--target", "ref", "--catalogue-only", str(path),
                            "--out", str(tmp_path / "report")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     # and our replay on the versions that differ reports it again (exit 1)

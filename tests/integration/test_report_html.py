@@ -77,7 +77,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("html")
     (base / "cat.toml").write_text(CATALOGUE)
     gold = base / "gold"
-    done = _qmc("record", "-t", "ref:1.09", "--out", str(gold), "--catalogue", str(base / "cat.toml"))
+    done = _qmc("record", "-t", "ref:1.09", "--out", str(gold), "--catalogue-only", str(base / "cat.toml"))
     assert done.returncode == 0, done.stderr
     index = json.loads((gold / "index.json").read_text())
     index["version"] = "1.08"  # the recordings now stand in for a 1.08 target that acts like 1.09
@@ -85,7 +85,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "baseline.json").write_text(json.dumps({f"golden:{gold}": {"8.1.1": "ERROR"}}))  # a known one
     out = base / "out"
     done = _qmc("run", "--out", str(out), "-t", "ref", "-t", "ref:1.09", "-t", f"golden:{gold}",
-                "--catalogue", str(base / "cat.toml"), "-j", "2", "--baseline", str(base / "baseline.json"))
+                "--catalogue-only", str(base / "cat.toml"), "-j", "2", "--baseline", str(base / "baseline.json"))
     assert done.returncode == 1, done.stdout + done.stderr  # FAILED and ERROR need attention
     assert (out / "report.html").exists(), done.stdout
     return out

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EQMAIL_REF, FIXTURE_BIN, ROOT
+from harness.resources import CONFORMANCE_DIR
+from tests.conftest import EQMAIL_REF, FIXTURE_BIN
 
 CASES: list[dict[str, Any]] = tomllib.loads(
-    (ROOT / "conformance" / "verified-real-eqmail.toml").read_text())["case"]
+    (CONFORMANCE_DIR / "verified-real-eqmail.toml").read_text())["case"]
 
 
 def _b(text: str) -> bytes:

@@ -22,7 +22,7 @@ from eqmail_ref.controls import readfile_entries
 from eqmail_ref.remote.body import blast
 from eqmail_ref.remote.routes import ColonMap
 from eqmail_ref.remote.snapshot import RemoteControls
-from tests.conftest import ROOT
+from harness.resources import CONFORMANCE_DIR
 from tests.helpers.remote_conftest_helpers import drive, switches
 
 FILES = {
@@ -33,7 +33,7 @@ FILES = {
 CASES: list[dict[str, Any]] = [
     {**defaults, **case, "file": name}
     for name, defaults in FILES.items()
-    for case in tomllib.loads((ROOT / "conformance" / name).read_text())["case"]
+    for case in tomllib.loads((CONFORMANCE_DIR / name).read_text())["case"]
 ]
 
 

@@ -9,10 +9,12 @@ import re
 import tomllib
 from pathlib import Path
 
+from harness.resources import CONFORMANCE_DIR
+
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_DIR = ROOT / "docs" / "spec"
 CODE_DIRS = ("eqmail_ref", "harness", "tests", "scripts")
-CASE_FILES = sorted((ROOT / "conformance").rglob("*.toml"))
+CASE_FILES = [*sorted(CONFORMANCE_DIR.rglob("*.toml")), ROOT / "eqmail_ref" / "selfcheck.toml"]
 
 _HEADING = re.compile(r"^#{1,6}\s+§(\d+(?:\.\d+)*)\s", re.M)
 # "§2.4", "§2.9-2.10", "§1-§2", "§5, §6" (each § on its own), "§6's"
