@@ -53,7 +53,7 @@ from eqmail_ref.remote.snapshot import (
 from eqmail_ref.remote.switches import NONLOCAL_CONNECT_FAILS, NONLOCAL_PARSE_ERROR, remote_switches
 from eqmail_ref.shell.ipme import local_ipv4_addresses
 from eqmail_ref.shell.remote_resolver import DnsClient, default_server, parse_server
-from eqmail_ref.shell.remote_tls import handshake, prepare
+from eqmail_ref.shell.remote_tls import ClientContext, close_notify, handshake, prepare
 from eqmail_ref.versions import VERSIONS
 
 __all__ = ["main_remote", "deliver", "load_controls"]
@@ -102,13 +102,15 @@ class _Performer:
         self.home = home
         self.dns = dns
         self.sock: socket.socket | None = None
-        self.ctx: ssl.SSLContext | None = None
+        self.ctx: ClientContext | None = None
         self.timeout = core.controls.timeout
         self.report = bytearray()
         self.closed = False
 
     def close(self) -> None:
         if self.sock is not None:
+            if isinstance(self.sock, ssl.SSLSocket):
+                close_notify(self.sock)  # every _exit() is ssl_exit() (tls.h)
             self.sock.close()
             self.sock = None
 
