@@ -39,9 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ErrorQueue", "SYSTEM_FLAG", "available", "code_of", "eqmail_text", "error_text",
+__all__ = ["BUILDS", "ErrorQueue", "SYSTEM_FLAG", "available", "code_of", "eqmail_text", "error_text",
            "exception_text", "pack", "server_tls_init", "verify_last_error"]
 
+# the OpenSSL an imitated build links against (`eqmail-ref --openssl`): the reference is
+# OpenSSL 3; "1.1"/"1.0" change what OpenSSL 1.x did differently (an EOF in a handshake)
+BUILDS = ("3", "1.1", "1.0")
 SYSTEM_FLAG = 0x80000000  # ERR_SYSTEM_FLAG: a system error, errno in the low bits
 _LIB_SHIFT, _LIB_MASK, _REASON_MASK = 23, 0xFF, 0x7FFFFF  # OpenSSL 3's err.h
 _SSL_FILETYPE_PEM = 1
