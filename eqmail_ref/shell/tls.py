@@ -9,6 +9,11 @@ ignored, as SSL_set_cipher_list's are), then "220 ready for tls" and the handsha
 suites are OpenSSL's separate default list, which TLSCIPHERS and tlsserverciphers do not
 change (in eQmail's OpenSSL 1.0 there was no TLS 1.3 at all).
 
+OpenSSL 3 as eQmail meets it (eqmail_ref.shell.openssl): the certificate and key steps are
+OpenSSL's own calls, and each 454 names the earliest error of the session's OpenSSL error
+queue (tls_err() and ssl_error_str() take ERR_get_error()); an EOF inside the handshake
+is an error with an alert; every exit with TLS up sends close_notify (ssl_exit()).
+
 Client-certificate relaying (control/tlsclients) differs in one mechanical detail: eQmail
 asks for the certificate by renegotiating at RCPT time, which Python's ssl cannot do. The
 shell asks for it (optionally) in the first handshake when tlsclients and clientca.pem
