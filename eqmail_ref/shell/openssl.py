@@ -189,9 +189,9 @@ def exception_text(exc: BaseException) -> bytes | None:
 
 @dataclass
 class ErrorQueue:
-    """The error queue of one eQmail process: eQmail never clears it, takes the earliest
-    error (ERR_get_error) when it prints one, and SSL_accept/SSL_connect clear it when
-    they start (OpenSSL's state machine does)."""
+    """The error queue of one eQmail process: eQmail takes the earliest error
+    (ERR_get_error) when it prints one and never clears it; OpenSSL clears it where
+    SSL_CTX_use_certificate_chain_file() and each SSL_accept/SSL_connect step start."""
 
     codes: list[int] = field(default_factory=list)
 
@@ -228,6 +228,7 @@ def server_tls_init(home: Path, queue: ErrorQueue) -> bytes | None:
     control = home / "control"
     servercert = os.fsencode(control / "servercert.pem")
     c.ERR_clear_error()
+    queue.clear()  # SSL_CTX_use_certificate_chain_file() starts with ERR_clear_error()
     ctx = s.SSL_CTX_new(s.TLS_server_method())
     try:
         if not ctx:

@@ -43,6 +43,9 @@ def _python_context(home: Path) -> tuple[ssl.SSLContext, bytes] | TlsResult:
     """The context Python's ssl handshakes with, and servercert.pem's bytes."""
     cert = home / "control" / "servercert.pem"
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # SSLv23_server_method() without a floor of its own; Python's would be TLS 1.2, where a
+    # TLS 1.0 client of real eQmail on OpenSSL 3 gets "no suitable signature algorithm"
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     try:
         data = cert.read_bytes()
         ctx.load_cert_chain(cert, keyfile=None)
