@@ -175,8 +175,8 @@ def _send(raw: FdTransport, outgoing: ssl.MemoryBIO) -> None:
 def start_tls(request: StartTls, raw: FdTransport, home: Path, timeout: float, *,
               queue: openssl.ErrorQueue | None = None,
               eof_is_error: bool = True) -> tuple[TlsResult, TlsTransport | None]:
-    """tls_init() and the handshake (spec §4). `queue`: the session's OpenSSL error queue
-    (earlier failures stay in it, as in eQmail). `eof_is_error`: OpenSSL 3 makes an EOF in
+    """tls_init() and the handshake (spec §4). `queue`: the OpenSSL error queue of the
+    session (one eQmail process, one queue). `eof_is_error`: OpenSSL 3 makes an EOF in
     the handshake an error (an alert, then "unexpected eof while reading"); OpenSSL 1.x
     saw SSL_ERROR_SYSCALL with errno 0, hence no alert and "454 TLS connection failed"
     with no text."""
