@@ -18,6 +18,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 from eqmail_ref.__about__ import __version__
+from eqmail_ref.shell.openssl import BUILDS as OPENSSL_BUILDS
 from eqmail_ref.versions import VERSIONS, Version, get_version
 
 __all__ = ["main"]
@@ -40,6 +41,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="behave like an eQmail compiled without TLS (no STARTTLS verb)")
     p.add_argument("--auth-sleep-scale", type=float, default=1.0, metavar="F",
                    help="scale the 5 s pause after a failed AUTH (reference only; default 1)")
+    p.add_argument("--openssl", default="3", choices=OPENSSL_BUILDS,
+                   help="the OpenSSL the imitated build links against (default 3): with 1.x an "
+                        "EOF inside a TLS handshake is no OpenSSL error (no alert, no text); error "
+                        "texts are OpenSSL 3's either way (the harness normalizes 1.x texts)")
     p.add_argument("--upstream-spp-rcpt", action="store_true",
                    help="run [rcpt] plugins as upstream qmail-spp does (eQmail never runs them)")
 
@@ -80,7 +85,7 @@ def _smtpd(args: argparse.Namespace) -> int:
         ipme=local_ipv4_addresses(), pid=os.getpid(), tls_build=not args.no_tls_build,
         auth_sleep=5.0 * args.auth_sleep_scale, startup_error=error,
     )
-    outcome = run_session(server, FdTransport(0, 1))
+    outcome = run_session(server, FdTransport(0, 1), openssl=args.openssl)
     if outcome.crash:
         _crash()
     return outcome.exit_code
@@ -102,7 +107,7 @@ def _serve(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         local_name=os.fsencode(args.local_name) if args.local_name else None,
         tls_build=not args.no_tls_build, sleep_scale=args.auth_sleep_scale,
-        memory_queue=args.memory_queue,
+        memory_queue=args.memory_queue, openssl=args.openssl,
     ))
     return 0
 

@@ -1,5 +1,6 @@
 """normalize(): named, documented rules that blank out what legitimately differs between two
-runs of the same MTA (times, pids, random challenges, the host's OpenSSL names). Each result
+runs of the same MTA (times, pids, random challenges, the host's OpenSSL names; OpenSSL 1.x
+error texts become OpenSSL 3's, which are compared byte for byte). Each result
 records which rules changed something, so a reader sees what was ignored."""
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ def _cram_fd3(data: bytes) -> bytes:
     return _FD3_CHALLENGE(_FD3_DIGEST(data))
 
 
+# ERR_error_string() of OpenSSL 1.0/1.1: the code packs lib << 24 | func << 12 | reason and
+# the function is named. OpenSSL 3 dropped the function (`error:0A00010B:SSL routines::wrong
+# version number`) but kept the library and reason numbers, so the OpenSSL 3 text is derived
+# from OpenSSL itself (eqmail_ref.shell.openssl), sign extension of system errors included.
+# Texts of OpenSSL 3 (an empty function field) are left as they are: compared byte for byte.
+_OPENSSL_1X = re.compile(rb"error:([0-9A-F]{8}):[^:\r\n]*:[^:\r\n]+:.*?(?=;| \(#\d\.\d\.\d\)|\r|\n|$)")
+_ERR_LIB_SYS = 2
+
+
+def _openssl_1x(data: bytes) -> bytes:
+    from eqmail_ref.shell.openssl import SYSTEM_FLAG, eqmail_text, pack
+
+    def repl(m: re.Match[bytes]) -> bytes:
+        code = int(m.group(1), 16)
+        lib, reason = code >> 24 & 0xFF, code & 0xFFF
+        return eqmail_text(SYSTEM_FLAG | reason if lib == _ERR_LIB_SYS else pack(lib, reason))
+
+    return _OPENSSL_1X.sub(repl, data)
+
+
 RULES: tuple[Rule, ...] = (
     Rule("queue-accept", "qmail-smtpd's '250 ok <unix time> qp <pid>' (spec §2.7)",
          _sub(rb"250 ok \d+ qp \d+", b"250 ok T qp P"), b"250 ok "),
@@ -57,9 +78,9 @@ RULES: tuple[Rule, ...] = (
          _cram_fd3, b"\x00<"),
     Rule("qmail-invoked", "qmail-queue's own Received line names its pid",
          _sub(rb"\(qmail \d+ invoked", b"(qmail PID invoked"), b"(qmail "),
-    Rule("tls-error", "the OpenSSL error text in '454 TLS ...: <error> (#4.3.0)' depends on the build",
-         _sub(rb"(454 TLS (?:missing certificate|no valid RSA private key|connection failed)): [^\r\n]*"
-              rb"(\(#4\.3\.0\))", rb"\1: ERROR \2"), b"454 TLS "),
+    Rule("openssl-1.x-error", "an eQmail linked against OpenSSL 1.0/1.1 names an error "
+         "'error:<lib func reason>:<library>:<function>:<reason>'; it becomes the text OpenSSL 3 "
+         "gives the same library and reason, as eQmail prints it", _openssl_1x, b"error:"),
     Rule("relay-tls-cipher", "the cipher a fake relay agreed with qmail-remote depends on two OpenSSL builds",
          _sub(rb"^(\w+ TLSv1(?:\.\d)?) cipher [A-Za-z0-9_-]+$", rb"\1 cipher CIPHER"), b" cipher "),
     Rule("tls-cipher", "the cipher named in 'ESMTPS (<cipher> encrypted)' depends on the OpenSSL build",

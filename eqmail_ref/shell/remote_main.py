@@ -53,8 +53,9 @@ from eqmail_ref.remote.snapshot import (
 )
 from eqmail_ref.remote.switches import NONLOCAL_CONNECT_FAILS, NONLOCAL_PARSE_ERROR, remote_switches
 from eqmail_ref.shell.ipme import local_ipv4_addresses
+from eqmail_ref.shell.openssl import BUILDS
 from eqmail_ref.shell.remote_resolver import DnsClient, default_server, parse_server
-from eqmail_ref.shell.remote_tls import handshake, prepare
+from eqmail_ref.shell.remote_tls import ClientContext, close_notify, handshake, prepare
 from eqmail_ref.versions import VERSIONS
 
 __all__ = ["main_remote", "deliver", "load_controls"]
@@ -98,18 +99,21 @@ def _local_ipv6_addresses() -> frozenset[bytes]:
 
 
 class _Performer:
-    def __init__(self, core: RemoteDelivery, home: Path, dns: DnsClient) -> None:
+    def __init__(self, core: RemoteDelivery, home: Path, dns: DnsClient, openssl: str = "3") -> None:
         self.core = core
+        self.openssl = openssl
         self.home = home
         self.dns = dns
         self.sock: socket.socket | None = None
-        self.ctx: ssl.SSLContext | None = None
+        self.ctx: ClientContext | None = None
         self.timeout = core.controls.timeout
         self.report = bytearray()
         self.closed = False
 
     def close(self) -> None:
         if self.sock is not None:
+            if isinstance(self.sock, ssl.SSLSocket):
+                close_notify(self.sock)  # every _exit() is ssl_exit() (tls.h)
             self.sock.close()
             self.sock = None
 
@@ -138,7 +142,7 @@ class _Performer:
             return prepared if self.ctx is not None else TlsPrepared(ok=False, error=prepared.error)
         if isinstance(request, TlsHandshake):
             assert self.sock is not None and self.ctx is not None
-            outcome, tls = handshake(self.sock, self.ctx, request)
+            outcome, tls = handshake(self.sock, self.ctx, request, eof_is_error=self.openssl == "3")
             if tls is not None:
                 self.sock = tls
             return outcome
@@ -196,7 +200,7 @@ class _Performer:
 
 def deliver(home: Path, job: Job, *, version: str = "1.08", dns_server: tuple[str, int] | None = None,
             tls_build: bool = True, bind_nonlocal: str = NONLOCAL_CONNECT_FAILS,
-            seed: int | None = None) -> bytes:
+            seed: int | None = None, openssl: str = "3") -> bytes:
     """Everything qmail-remote would write on fd 1 for this job."""
     if not job.recipients:
         return USAGE + b"\0"
@@ -214,7 +218,7 @@ def deliver(home: Path, job: Job, *, version: str = "1.08", dns_server: tuple[st
     if seed is None:
         seed = int(time.time()) + (os.getpid() << 16)
     core = RemoteDelivery(job=job, controls=controls, switches=sw, ipme=ipme, seed=seed)
-    performer = _Performer(core, home, DnsClient(dns_server or default_server()))
+    performer = _Performer(core, home, DnsClient(dns_server or default_server()), openssl)
     try:
         effects = core.start()
         while True:
@@ -243,6 +247,9 @@ def _parser() -> argparse.ArgumentParser:
                    choices=[NONLOCAL_CONNECT_FAILS, NONLOCAL_PARSE_ERROR],
                    help="a domainbindings address that is not local: bind() fails and the "
                         "connection counts as failed (default), or the parse-error report")
+    p.add_argument("--openssl", default="3", choices=BUILDS,
+                   help="the OpenSSL the imitated build links against (default 3; 1.x: an EOF in "
+                        "the TLS handshake gives no error text)")
     p.add_argument("--seed", type=int, metavar="N",
                    help="seed for ordering MX of equal preference (default now+(pid<<16))")
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="HOST SENDER RECIP...")
@@ -272,7 +279,7 @@ def main_remote(argv: list[str]) -> int:
     job = Job(host=host, sender=sender, recipients=tuple(recipients), message=sys.stdin.buffer.read())
     report = deliver(Path(home).absolute(), job, version=args.eqmail_version, dns_server=server,
                      tls_build=not args.no_tls_build, bind_nonlocal=args.domainbindings_nonlocal,
-                     seed=args.seed)
+                     seed=args.seed, openssl=args.openssl)
     sys.stdout.buffer.write(report)
     sys.stdout.buffer.flush()
     return 0

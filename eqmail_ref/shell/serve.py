@@ -44,6 +44,7 @@ class ServeOptions:
     tls_build: bool = True
     sleep_scale: float = 1.0
     memory_queue: bool = False
+    openssl: str = "3"  # the OpenSSL of the imitated build (run_session)
 
 
 def _session_env(base: dict[bytes, bytes], conn: socket.socket,
@@ -96,7 +97,8 @@ def _worker(listener: socket.socket, opts: ServeOptions, ipme: frozenset[bytes],
                 startup_error=error,
             )
             fd = conn.fileno()
-            run_session(server, FdTransport(fd, fd), memory_queue=opts.memory_queue)
+            run_session(server, FdTransport(fd, fd), memory_queue=opts.memory_queue,
+                        openssl=opts.openssl)
         except OSError:
             pass  # the client went away; the next connection is unaffected
         finally:

@@ -24,6 +24,7 @@ from eqmail_ref.effects import (
     StartTls,
     VerifyClientCert,
 )
+from eqmail_ref.shell.openssl import ErrorQueue
 from eqmail_ref.shell.processes import MemoryQueue, QueueProcess, run_checkpassword, run_plugin
 from eqmail_ref.shell.tls import TlsTransport, client_cert, start_tls
 from eqmail_ref.shell.transport import ClientGone, FdTransport
@@ -47,7 +48,7 @@ class SessionOutcome:
 
 class _Performer:
     def __init__(self, server: SmtpServer, transport: FdTransport, log_fd: int | None,
-                 sleep_scale: float, memory_queue: bool, home: Path) -> None:
+                 sleep_scale: float, memory_queue: bool, home: Path, openssl: str) -> None:
         self.server = server
         self.raw = transport
         self.transport: FdTransport | TlsTransport = transport
@@ -58,6 +59,8 @@ class _Performer:
         self.queue_class = MemoryQueue if memory_queue else QueueProcess
         self.outcome: SessionOutcome | None = None
         self.logged: list[bytes] = []
+        self.openssl_errors = ErrorQueue()  # one process, one OpenSSL error queue
+        self.openssl = openssl
 
     def perform(self, effects: list[Effect]) -> None:
         for effect in effects:
@@ -90,7 +93,8 @@ class _Performer:
             time.sleep(request.seconds * self.sleep_scale)
             return None
         if isinstance(request, StartTls):
-            result, tls = start_tls(request, self.raw, self.home, self.server.read_timeout)
+            result, tls = start_tls(request, self.raw, self.home, self.server.read_timeout,
+                                    queue=self.openssl_errors, eof_is_error=self.openssl == "3")
             if tls is not None:
                 self.transport = tls
             return result
@@ -99,6 +103,8 @@ class _Performer:
         raise TypeError(f"unknown request {request!r}")
 
     def cleanup(self) -> None:
+        if isinstance(self.transport, TlsTransport):
+            self.transport.close_notify()  # every _exit() is ssl_exit() (tls.h)
         if self.queue is not None:
             self.queue.abandon()
             self.queue = None
@@ -106,12 +112,15 @@ class _Performer:
 
 def run_session(server: SmtpServer, transport: FdTransport, *, log_fd: int | None = 2,
                 sleep_scale: float = 1.0, memory_queue: bool = False,
-                home: Path | None = None) -> SessionOutcome:
+                home: Path | None = None, openssl: str = "3") -> SessionOutcome:
     """Drive `server` until it closes; the client's bytes come from `transport`.
 
     `memory_queue` keeps messages in-process (MemoryQueue) instead of running qmail-queue.
+    `openssl`: the OpenSSL the imitated build is linked against, "3" or "1.1"/"1.0"
+    (eqmail_ref.shell.openssl).
     """
-    p = _Performer(server, transport, log_fd, sleep_scale, memory_queue, home or Path.cwd())
+    p = _Performer(server, transport, log_fd, sleep_scale, memory_queue, home or Path.cwd(),
+                   openssl)
     try:
         effects = server.start()
         while True:

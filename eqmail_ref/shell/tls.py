@@ -9,6 +9,11 @@ ignored, as SSL_set_cipher_list's are), then "220 ready for tls" and the handsha
 suites are OpenSSL's separate default list, which TLSCIPHERS and tlsserverciphers do not
 change (in eQmail's OpenSSL 1.0 there was no TLS 1.3 at all).
 
+OpenSSL 3 as eQmail meets it (eqmail_ref.shell.openssl): the certificate and key steps are
+OpenSSL's own calls, and each 454 names the earliest error of the session's OpenSSL error
+queue (tls_err() and ssl_error_str() take ERR_get_error()); an EOF inside the handshake
+is an error with an alert; every exit with TLS up sends close_notify (ssl_exit()).
+
 Client-certificate relaying (control/tlsclients) differs in one mechanical detail: eQmail
 asks for the certificate by renegotiating at RCPT time, which Python's ssl cannot do. The
 shell asks for it (optionally) in the first handshake when tlsclients and clientca.pem
@@ -20,13 +25,13 @@ the verify error at RCPT.
 
 from __future__ import annotations
 
-import os
 import re
 import ssl
 from pathlib import Path
 from typing import Any
 
 from eqmail_ref.effects import ClientCert, StartTls, TlsResult
+from eqmail_ref.shell import openssl
 from eqmail_ref.shell.transport import ClientGone, FdTransport
 
 __all__ = ["TlsTransport", "start_tls", "client_cert"]
@@ -34,26 +39,37 @@ __all__ = ["TlsTransport", "start_tls", "client_cert"]
 _RSA_KEY = re.compile(rb"-----BEGIN (RSA )?PRIVATE KEY-----")
 
 
-def _reason(exc: BaseException) -> bytes:
-    """The error text after "missing certificate: ". eQmail prints OpenSSL's error string; for
-    a file it cannot open that is the system library's fopen error, which we spell the same
-    way (OpenSSL 1.0's ERR_error_string) instead of Python's text with the path in it."""
-    if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.errno:
-        return f"error:02001{exc.errno:03X}:system library:fopen:{os.strerror(exc.errno)}".encode()
-    reason = getattr(exc, "reason", None) or str(exc)
-    return str(reason).encode()
-
-
-def _server_context(home: Path, ciphers: bytes) -> ssl.SSLContext | TlsResult:
+def _python_context(home: Path) -> tuple[ssl.SSLContext, bytes] | TlsResult:
+    """The context Python's ssl handshakes with, and servercert.pem's bytes."""
     cert = home / "control" / "servercert.pem"
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # SSLv23_server_method() without a floor of its own; Python's would be TLS 1.2, where a
+    # TLS 1.0 client of real eQmail on OpenSSL 3 gets "no suitable signature algorithm"
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     try:
         data = cert.read_bytes()
         ctx.load_cert_chain(cert, keyfile=None)
     except (OSError, ssl.SSLError) as exc:
         what = b"missing certificate" if not _has_cert(cert) else b"no valid RSA private key"
-        return TlsResult(ok=False, fatal=False, error=what + b": " + _reason(exc))
-    if not _is_rsa_key(data):
+        text = openssl.exception_text(exc)
+        return TlsResult(ok=False, fatal=False, error=what + (b": " + text if text else b""))
+    return ctx, data
+
+
+def _server_context(home: Path, ciphers: bytes, queue: openssl.ErrorQueue) -> ssl.SSLContext | TlsResult:
+    """tls_init() up to the handshake (spec §4). With ctypes, OpenSSL's own calls decide
+    and name the failures (tls_err(): the earliest error of the queue); without, Python's
+    ssl decides and the text is that of the last error (openssl.py's fallback)."""
+    if openssl.available():
+        failed = openssl.server_tls_init(home, queue)
+        if failed is not None:
+            text = queue.take()
+            return TlsResult(ok=False, fatal=False, error=failed + (b": " + text if text else b""))
+    loaded = _python_context(home)
+    if isinstance(loaded, TlsResult):
+        return loaded
+    ctx, data = loaded
+    if not openssl.available() and not _is_rsa_key(data):
         return TlsResult(ok=False, fatal=False, error=b"no valid RSA private key")
     try:
         ctx.set_ciphers(ciphers.decode("latin-1"))
@@ -136,10 +152,36 @@ class TlsTransport:
             raise ClientGone(str(exc)) from exc
         self._flush()
 
+    def close_notify(self) -> None:
+        """ssl_exit(): every exit of qmail-smtpd with TLS up calls SSL_shutdown() once, which
+        sends close_notify and does not wait for the client's (tls.c). A client of OpenSSL 3
+        that misses it reports "unexpected eof while reading"."""
+        try:
+            self.tls.unwrap()
+        except (ssl.SSLError, ValueError):
+            pass  # SSLWantReadError: ours is out, the client's is not awaited
+        try:
+            self._flush()
+        except ClientGone:
+            pass
 
-def start_tls(request: StartTls, raw: FdTransport, home: Path,
-              timeout: float) -> tuple[TlsResult, TlsTransport | None]:
-    ctx = _server_context(home, request.ciphers)
+
+def _send(raw: FdTransport, outgoing: ssl.MemoryBIO) -> None:
+    pending = outgoing.read()
+    if pending:
+        raw.write(pending)
+
+
+def start_tls(request: StartTls, raw: FdTransport, home: Path, timeout: float, *,
+              queue: openssl.ErrorQueue | None = None,
+              eof_is_error: bool = True) -> tuple[TlsResult, TlsTransport | None]:
+    """tls_init() and the handshake (spec §4). `queue`: the OpenSSL error queue of the
+    session (one eQmail process, one queue). `eof_is_error`: OpenSSL 3 makes an EOF in
+    the handshake an error (an alert, then "unexpected eof while reading"); OpenSSL 1.x
+    saw SSL_ERROR_SYSCALL with errno 0, hence no alert and "454 TLS connection failed"
+    with no text."""
+    queue = queue if queue is not None else openssl.ErrorQueue()
+    ctx = _server_context(home, request.ciphers, queue)
     if isinstance(ctx, TlsResult):
         return ctx, None
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -148,29 +190,30 @@ def start_tls(request: StartTls, raw: FdTransport, home: Path,
         raw.write(request.announce)
     if request.leftover:
         incoming.write(request.leftover)
+    queue.clear()  # SSL_accept() starts with ERR_clear_error()
     while True:
         try:
             tls.do_handshake()
             break
         except ssl.SSLWantReadError:
-            pending = outgoing.read()
-            if pending:
-                raw.write(pending)
+            _send(raw, outgoing)
             data = raw.read(timeout)
-            if not data:
-                return TlsResult(ok=False, error=b"timeout" if data is None else b""), None
-            incoming.write(data)
+            if data is None:  # ssl_timeoutio(): errno = error_timeout
+                return TlsResult(ok=False, error=b"timed out"), None
+            if data:
+                incoming.write(data)
+            elif eof_is_error:
+                incoming.write_eof()
+            else:
+                return TlsResult(ok=False, error=b""), None
         except ssl.SSLError as exc:
-            pending = outgoing.read()
-            if pending:  # the alert, as OpenSSL would send it
-                try:
-                    raw.write(pending)
-                except ClientGone:
-                    pass
-            return TlsResult(ok=False, error=_reason(exc)), None
-    pending = outgoing.read()
-    if pending:
-        raw.write(pending)
+            try:
+                _send(raw, outgoing)  # the alert, as OpenSSL sends it
+            except ClientGone:
+                pass
+            queue.push(exc)
+            return TlsResult(ok=False, error=queue.take() or b""), None
+    _send(raw, outgoing)
     cipher = tls.cipher()
     name = cipher[0].encode() if cipher else b""
     return TlsResult(ok=True, cipher=name), TlsTransport(raw, tls, incoming, outgoing)

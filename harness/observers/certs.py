@@ -5,17 +5,27 @@ unrelated CA is what a case uses to make verification fail (`{other_ca}`)."""
 from __future__ import annotations
 
 import ssl
+import threading
 from functools import cache
 from typing import Any
 
 __all__ = ["ca_pem", "other_ca_pem", "server_context"]
 
 
-@cache
+_CAS: dict[str, Any] = {}
+_CAS_LOCK = threading.Lock()
+
+
 def _ca(which: str) -> Any:
+    """One CA per name and run. Locked: cases run in threads, and two CAs made at once
+    (functools.cache does not prevent it) gave a relay a certificate of another CA than
+    the one the case's tlshosts file holds."""
     import trustme
 
-    return trustme.CA(key_type=trustme.KeyType.RSA, organization_name=f"qmc {which} CA")
+    with _CAS_LOCK:
+        if which not in _CAS:
+            _CAS[which] = trustme.CA(key_type=trustme.KeyType.RSA, organization_name=f"qmc {which} CA")
+        return _CAS[which]
 
 
 def ca_pem() -> bytes:

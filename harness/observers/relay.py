@@ -52,6 +52,9 @@ class PeerConnection:
     tls_cipher: str | None = None
     tls_error: str | None = None
     tls_client_cert: dict[str, object] | None = None  # when tls_context asks for one
+    # how the client ended TLS: True with close_notify, False without (OpenSSL 3 clients
+    # then report "unexpected eof while reading"), None: no TLS or not ended by the client
+    tls_close_notify: bool | None = None
     serial: int = field(default_factory=lambda: next(_ACCEPTED))
 
 
@@ -123,7 +126,8 @@ class SmtpPeer:
             if item == TLS:
                 assert self.tls_context is not None, "TLS step without tls_context"
                 try:
-                    tls = self.tls_context.wrap_socket(sock, server_side=True)
+                    tls = self.tls_context.wrap_socket(sock, server_side=True,
+                                                       suppress_ragged_eofs=False)
                 except (ssl.SSLError, OSError) as exc:
                     rec.tls_error = str(exc)
                     return
@@ -169,7 +173,7 @@ class SmtpPeer:
                     command = bytes(buf[: lf + 1])
                     del buf[: lf + 1]
                     return command
-            chunk = self._recv(sock)
+            chunk = self._recv(sock, rec)
             if not chunk:
                 if buf:
                     rec.commands.append(bytes(buf))
@@ -178,14 +182,21 @@ class SmtpPeer:
             rec.received += chunk
 
     @staticmethod
-    def _recv(sock: socket.socket) -> bytes:
+    def _recv(sock: socket.socket, rec: PeerConnection | None = None) -> bytes:
         try:
-            return sock.recv(65536)
+            data = sock.recv(65536)
+        except ssl.SSLEOFError:
+            if rec is not None:
+                rec.tls_close_notify = False
+            return b""
         except (OSError, ssl.SSLError):
             return b""
+        if not data and rec is not None and isinstance(sock, ssl.SSLSocket):
+            rec.tls_close_notify = True
+        return data
 
     def _drain(self, sock: socket.socket, rec: PeerConnection) -> None:
-        while chunk := self._recv(sock):
+        while chunk := self._recv(sock, rec):
             rec.received += chunk
 
     # ------------------------------------------------------------------ test side

@@ -76,14 +76,14 @@ def test_port_keeps_its_low_16_bits_and_465_is_flagged() -> None:
         tls_calls.append(request)
         if isinstance(request, TlsPrepare):
             return TlsPrepared(ok=True)
-        return TlsOutcome(ok=False, error=b"SSL routines:wrong version number")
+        return TlsOutcome(ok=False, error=b"error:0A00010B:SSL routines::wrong version number")
 
     run = drive(servers=[b"220 p\r\n"], controls=controls("x.example:127.0.0.1:465\n"), tls=tls)
     assert run.logs == [SMTPS_WARNING]
     # 1.08 reads a plaintext greeting first, then a handshake without STARTTLS (§5.5.1)
     assert len(tls_calls) == 2 and run.sent == [bytearray()]
     # smtptext is only cleared on the STARTTLS path, so the greeting is still quoted
-    assert run.report == (b"ZTLS connect failed: SSL routines:wrong version number; "
+    assert run.report == (b"ZTLS connect failed: error:0A00010B:SSL routines::wrong version number; "
                           b"connected to 127.0.0.1.\nRemote host said: 220 p\n\0")
     run = drive(controls=controls("x.example:127.0.0.1:465\n"), sw=switches("1.09"), servers=[b""])
     # 1.09 tests an uninitialised code (modelled as 0): greeting failed, nothing read or sent
