@@ -12,8 +12,8 @@ from harness.cases import load_catalogue, select
 from harness.errors import TargetSpecError
 from harness.targets import make_target
 from harness.verdict import NOT_APPLICABLE, OK
-from tests.test_harness_run import _exec_target
 from tests.harness_util import run
+from tests.test_harness_run import _exec_target
 
 CATALOGUE = Path(__file__).resolve().parent.parent / "conformance" / "cases"
 
