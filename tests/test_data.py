@@ -48,7 +48,9 @@ def test_bare_lf_is_451_and_exit(mode: str, data: bytes) -> None:
     assert replies(t)[-1] == R.BARE_LF
     assert t.close is not None and t.close.exit_code == 1
     assert t.logs[-1].startswith(b"qmail-smtpd: bad newlines: a@b from 1.2.3.4")
-    assert t.messages == []
+    # qmail-queue ran and got EOF: no envelope (nothing queued), and none of the message,
+    # which was still in the 1024-byte buffer
+    assert (t.messages, t.envelopes) == ([b""], [b""])
 
 
 def test_received_line_and_envelope() -> None:
@@ -148,7 +150,23 @@ def test_client_disconnect_mid_data() -> None:
     d.feed(HEAD + b"partial body")
     t = d.eof()
     assert t.close is not None and t.close.exit_code == 1
-    assert t.messages == []
+    assert (t.messages, t.envelopes) == ([b""], [b""])
+
+
+def test_an_abandoned_qmail_queue_run_is_observed_in_process_as_by_the_capture_program(
+        qmail_home: Path, capture_env: dict[str, str]) -> None:
+    # A session that ends in DATA (here: QUIT is body text, then EOF) leaves qmail-queue with
+    # what the buffer had passed and no envelope. Real eQmail's capture shows ("", ""); the
+    # in-process session (property runs' reference side) must show the same, not nothing.
+    from tests.core_driver import Dialogue
+    script = HEAD + b"QUIT\r\n"
+    done = subprocess.run([*EQMAIL_REF, "smtpd", "--qmail-home", str(qmail_home)],
+                          input=script, env=capture_env, capture_output=True, timeout=60)
+    assert done.returncode == 1 and captured(qmail_home) == [(b"", b"")]
+    d = Dialogue()
+    d.feed(script)
+    t = d.eof()
+    assert list(zip(t.messages, t.envelopes, strict=True)) == [(b"", b"")]
 
 
 @pytest.mark.parametrize("helo", [b"", b"HELO " + b"h" * 1010 + b"\r\n"])
