@@ -11,7 +11,7 @@ from eqmail_ref.blast import BARE_LF, END, DataReader
 from eqmail_ref.effects import CloseQueue, OpenQueue, QueueWrite
 from eqmail_ref.pump import Step, ask
 from eqmail_ref.qqueue import queue_status_text
-from eqmail_ref.received import date822, received_line
+from eqmail_ref.received import date822, received_pieces
 from eqmail_ref.spp_engine import REJECT, run_hook, spp_errors, spp_rset
 
 if TYPE_CHECKING:
@@ -25,7 +25,13 @@ MAXHOPS = 100
 
 class QueueBuffer:
     """qmail.c writes to qmail-queue through a 1024-byte substdio buffer. What is still in
-    it when qmail-smtpd exits (bare LF, timeout, client gone) never reaches the queue."""
+    it when qmail-smtpd exits (bare LF, timeout, client gone) never reaches the queue.
+
+    `put` is one qmail_put() of a string (substdio_put: a string that does not fit flushes
+    what is buffered first, so a write can be short of 1024). `put_bytes` is what blast()
+    and received()'s safeput() do: qmail_put() one byte at a time, so the buffer goes out
+    only when it is full and one more byte comes: every write is exactly 1024 bytes, and a
+    session that dies after N bytes has passed 1024 * ((N - 1) // 1024) of them."""
 
     SIZE = 1024
     CHUNK = 8192  # SUBSTDIO_OUTSIZE
@@ -40,6 +46,14 @@ class QueueBuffer:
             while len(data) > self.SIZE:
                 self.io.emit(QueueWrite(data=bytes(data[: self.CHUNK])))
                 data = data[self.CHUNK :]
+        self.buf += data
+
+    def put_bytes(self, data: bytes) -> None:
+        while len(data) > self.SIZE - len(self.buf):  # full, and another byte comes
+            room = self.SIZE - len(self.buf)
+            self.buf += data[:room]
+            data = data[room:]
+            self.flush()
         self.buf += data
 
     def flush(self) -> None:
@@ -67,12 +81,12 @@ def run_data(s: Session, io: SmtpServer) -> Step:
         return
     io.out(replies.GO_AHEAD)
     now, utcoffset = s.clock()
-    head = received_line(
+    queue = QueueBuffer(io)
+    for piece, bytewise in received_pieces(
         protocol=s.protocol, local=s.local, remoteip=s.remoteip, remotehost=s.remotehost,
         remoteinfo=s.remoteinfo, helo=s.fakehelo, date=date822(now, utcoffset),
-    )
-    queue = QueueBuffer(io)
-    queue.put(head)
+    ):
+        (queue.put_bytes if bytewise else queue.put)(piece)
     queue.put(bytes(s.spp_headers))
     spp_rset(s)
 
@@ -88,7 +102,7 @@ def run_data(s: Session, io: SmtpServer) -> Step:
                 body = body[:room]
                 overflowed = True  # qmail_fail(): the byte past databytes is not written
             if body:
-                queue.put(bytes(body))
+                queue.put_bytes(bytes(body))  # blast(): put(&ch), byte by byte
                 if room >= 0:
                     room -= len(body)
             body = bytearray()

@@ -68,6 +68,7 @@ class InProcessSession:
         self.answers = answers
         self.t = Transcript()
         self._message = bytearray()
+        self._queue_open = False
         self._apply(server.start())
 
     def feed(self, data: bytes) -> Transcript:
@@ -88,9 +89,11 @@ class InProcessSession:
         self.t.requests.append(request)
         if isinstance(request, OpenQueue):
             self._message = bytearray()
+            self._queue_open = True
             self.t.queue_env.append(request.env)
             return QueueOpened(ok=True, pid=a.queue_pid)
         if isinstance(request, CloseQueue):
+            self._queue_open = False
             self.t.messages.append(bytes(self._message))
             self.t.envelopes.append(b"" if request.failed else request.envelope)
             return QueueExit(exit_code=a.queue_exit, signal=a.queue_signal,
@@ -106,6 +109,15 @@ class InProcessSession:
             return TlsResult(ok=False, fatal=False, error=b"unable to initialize ctx")
         raise TypeError(f"the in-process session cannot answer {request!r}")
 
+    def _abandon_queue(self) -> None:
+        """qmail-smtpd exits in DATA (EOF, bare LF, timeout): qmail-queue got what the 1024-byte
+        buffer had passed and then EOF on both pipes, no envelope. A capture program sees
+        (message so far, b""), as the process shell's queue observation does; record it."""
+        if self._queue_open:
+            self._queue_open = False
+            self.t.messages.append(bytes(self._message))
+            self.t.envelopes.append(b"")
+
     def _apply(self, effects: list[Effect]) -> None:
         while True:
             for e in effects:
@@ -118,6 +130,7 @@ class InProcessSession:
                     self.t.logs.append(e.line)
                 elif isinstance(e, Close):
                     self.t.close = e
+                    self._abandon_queue()
             if self.server.pending is None:
                 return
             effects = self.server.resolve(self._answer(self.server.pending))

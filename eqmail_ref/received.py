@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 import time
 
-__all__ = ["safeput", "date822", "received_line"]
+__all__ = ["safeput", "date822", "received_pieces"]
 
 _SAFE = frozenset(b".@%+/=:-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 _MONTHS = (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun",
@@ -38,7 +38,7 @@ def date822(when: int, utcoffset: int) -> bytes:
     )
 
 
-def received_line(
+def received_pieces(
     *,
     protocol: bytes,
     local: bytes,
@@ -47,12 +47,16 @@ def received_line(
     remoteinfo: bytes | None,
     helo: bytes | None,
     date: bytes,
-) -> bytes:
-    parts = [b"Received: from ", safeput(remotehost)]
+) -> list[tuple[bytes, bool]]:
+    """The line as received.c writes it: (piece, byte by byte?). safeput() puts one byte at
+    a time, the rest is one qmail_puts()/qmail_put() each; that decides where the 1024-byte
+    queue buffer is flushed (data_phase.QueueBuffer)."""
+    parts = [(b"Received: from ", False), (safeput(remotehost), True)]
     if helo is not None:
-        parts += [b" (HELO ", safeput(helo), b")"]
-    parts.append(b" (")
+        parts += [(b" (HELO ", False), (safeput(helo), True), (b")", False)]
+    parts.append((b" (", False))
     if remoteinfo is not None:
-        parts += [safeput(remoteinfo), b"@"]
-    parts += [safeput(remoteip), b")\n  by ", safeput(local), b" with ", protocol, b"; ", date]
-    return b"".join(parts)
+        parts += [(safeput(remoteinfo), True), (b"@", False)]
+    parts += [(safeput(remoteip), True), (b")\n  by ", False), (safeput(local), True),
+              (b" with ", False), (protocol, False), (b"; ", False), (date, False)]
+    return parts

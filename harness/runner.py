@@ -91,7 +91,7 @@ def applicable(case: Case, target: Target) -> str:
                 "(it runs the cases of the plain default profile)")
     if case.kind == CaseKind.REMOTE and not target.runs_remote:
         return target.no_remote
-    return ""
+    return target.cannot_run(case)
 
 
 WIRE_OBSERVATIONS = frozenset({"tls"})

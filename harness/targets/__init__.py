@@ -1,6 +1,7 @@
 """Targets by spec string (testinfra-style): `ref`, `ref:1.09`, `exec:/var/qmail`,
 `docker:IMAGE`, `tcp:HOST:PORT`, `golden:DIR`. Options follow commas: `ref:1.09,no-tls`,
-`exec:/var/qmail,smtpd=/opt/bin/qmail-smtpd,version=1.09`, `docker:local/eqmail:1,home=/opt/qmail`.
+`exec:/var/qmail,smtpd=/opt/bin/qmail-smtpd,version=1.09`, `docker:local/eqmail:1,home=/opt/qmail`,
+`exec:/opt/qmail,no-domainbindings` (a build without that patch: its cases are not applicable).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from harness.targets.base import Target
 __all__ = ["make_target", "parse_spec", "KINDS"]
 
 VERSIONS = ("1.08", "1.09")
+# patches a build may lack: option `no-PATCH` makes the cases tagged PATCH not applicable
+PATCHES = ("domainbindings",)
+PATCH_OPTIONS = {f"no-{p}" for p in PATCHES}
 
 
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
@@ -42,6 +46,10 @@ def _check(spec: str, options: dict[str, str], allowed: set[str]) -> None:
                               f"(allowed: {', '.join(sorted(allowed))})")
 
 
+def _lacks(options: dict[str, str]) -> frozenset[str]:
+    return frozenset(p for p in PATCHES if f"no-{p}" in options)
+
+
 def _ref(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.ref import RefTarget
 
@@ -57,17 +65,20 @@ def _ref(spec: str, arg: str, options: dict[str, str]) -> Target:
 def _exec(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.exec_ import ExecTarget
 
-    _check(spec, options, {"smtpd", "remote", "version", "no-tls"})
+    _check(spec, options, {"smtpd", "remote", "version", "no-tls", *PATCH_OPTIONS})
     if not arg.startswith("/"):
         raise TargetSpecError(f"target {spec!r}: exec: wants an absolute qmail home, e.g. exec:/var/qmail")
-    return ExecTarget(spec, arg, smtpd=options.get("smtpd", ""), remote=options.get("remote", ""),
-                      version=_version(spec, options.get("version", "")), tls_build="no-tls" not in options)
+    target = ExecTarget(spec, arg, smtpd=options.get("smtpd", ""), remote=options.get("remote", ""),
+                        version=_version(spec, options.get("version", "")), tls_build="no-tls" not in options)
+    target.lacks = _lacks(options)
+    return target
 
 
 def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.docker_ import DockerTarget
 
-    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port"})
+    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port",
+                                  *PATCH_OPTIONS})
     if options.get("transport", "auto") not in ("auto", "tcpserver", "stdio"):
         raise TargetSpecError(f"target {spec!r}: transport is auto, tcpserver or stdio")
     port = options.get("port", "0")
@@ -80,6 +91,7 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
         spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
         tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port))
+    target.lacks = _lacks(options)
     return target
 
 

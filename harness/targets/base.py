@@ -165,6 +165,14 @@ class Target(ABC):  # noqa: B024 - the hooks with bodies are optional
     controls_fixtures: bool = True  # False: cases that need our control files are not applicable
     runs_remote: bool = False  # can it run qmail-remote jobs?
     no_remote: str = "this target does not run qmail-remote"  # why not, for the report
+    # patches the target was built without (spec option `no-PATCH`, e.g. no-domainbindings:
+    # kp-org/eQmail 9254fa9 is a 1.08 without it); the cases tagged with one are not applicable
+    lacks: frozenset[str] = frozenset()
+
+    def cannot_run(self, case: Case) -> str:
+        """Why this build cannot run `case` (a patch it lacks), or "" if it can."""
+        missing = sorted(self.lacks & set(case.tags))
+        return f"target built without the {missing[0]} patch" if missing else ""
 
     def start(self) -> None:  # noqa: B027 - optional hook
         """Bring the target up (start a container, check the install). May raise TargetFault."""

@@ -164,19 +164,36 @@ def run_remote_both(home: Path, *args: str, message: bytes = b"Subject: x\n\nhi\
 # --------------------------------------------------------------- real qmail-remote (optional)
 
 REAL_REMOTE_ENV = "EQMAIL_REAL_REMOTE"
+REAL_HOME_ENV = "EQMAIL_REAL_HOME"
+
+
+def real_remote_home(binary: str) -> Path:
+    """The qmail home compiled into a real qmail-remote (conf-qmail; it chdir()s there):
+    $EQMAIL_REAL_HOME, else HOME when the binary is HOME/bin/qmail-remote of an install
+    (e.g. a build under /work/real-eqmail/home-1.08), else /var/qmail."""
+    import os
+
+    given = os.environ.get(REAL_HOME_ENV)
+    if given:
+        return Path(given)
+    path = Path(binary).resolve()
+    if path.parent.name == "bin" and (path.parent.parent / "control").is_dir():
+        return path.parent.parent
+    return Path("/var/qmail")
 
 
 def real_remote_binary() -> str | None:
     """A real eQmail 1.08 qmail-remote to compare with, from $EQMAIL_REAL_REMOTE (built by
-    the user, never by this project). It chdir()s to /var/qmail, so it runs in a private
-    mount namespace with the test's home bound there: root and unshare(1) are needed."""
+    the user, never by this project). It chdir()s to its compiled-in home
+    (real_remote_home), so it runs in a private mount namespace with the test's home bound
+    there: root and unshare(1) are needed."""
     import os
     import shutil
 
     path = os.environ.get(REAL_REMOTE_ENV)
     if not path or not os.access(path, os.X_OK) or os.geteuid() != 0:
         return None
-    if not shutil.which("unshare") or not Path("/var/qmail").is_dir():
+    if not shutil.which("unshare") or not real_remote_home(path).is_dir():
         return None
     return path
 
@@ -184,16 +201,29 @@ def real_remote_binary() -> str | None:
 def run_real_remote(binary: str, home: Path, *args: str, message: bytes = b"Subject: x\n\nhi\n",
                     nameserver: str | None = None) -> bytes:
     """The real binary's stdout; `nameserver` (an IPv4 address answering on port 53)
-    replaces /etc/resolv.conf inside the namespace."""
-    mounts = f"mount --bind {_q(str(home))} /var/qmail"
+    replaces /etc/resolv.conf inside the namespace. When the binary lives in the home it
+    reads (HOME/bin/qmail-remote), binding the test's home over HOME would hide it: it is
+    bound from its own path to a spare one first."""
+    import os
+    import tempfile
+
+    compiled = real_remote_home(binary)
+    program = binary
+    mounts = ""
+    if Path(binary).resolve().is_relative_to(compiled):
+        spare = Path(tempfile.mkdtemp(prefix="qmc-real-remote-", dir=home.parent)) / "qmail-remote"
+        spare.touch()
+        mounts = f"mount --bind {_q(str(Path(binary).resolve()))} {_q(str(spare))} && "
+        program = str(spare)
+    mounts += f"mount --bind {_q(str(home))} {_q(str(compiled))}"
     if nameserver is not None:
         conf = home.parent / f"{home.name}-resolv.conf"
         conf.write_text(f"nameserver {nameserver}\n")
         mounts += f" && mount --bind {_q(str(conf))} /etc/resolv.conf"
     script = f'{mounts} && exec "$0" "$@"'
     done = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                           binary, *args], input=message, capture_output=True, timeout=60)
-    assert done.returncode == 0, (done.returncode, done.stderr)
+                           program, *args], input=message, capture_output=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr, os.fspath(compiled))
     return done.stdout
 
 
