@@ -24,8 +24,9 @@ from typing import Protocol
 
 from harness.cases import Case
 
-__all__ = ["Side", "Pending", "Ending", "Run", "Hang", "MAX_OUTPUT", "session_case"]
+__all__ = ["Side", "Pending", "Ending", "Run", "Hang", "MAX_OUTPUT", "AUTH_PAUSE", "session_case"]
 
+AUTH_PAUSE = 5.0  # seconds real qmail-smtpd sleeps after a failed AUTH (spec §2.9)
 MAX_OUTPUT = 1 << 20  # a whole session's output is cut off here: a flooding target then differs
 
 
@@ -59,6 +60,7 @@ class Run:
     hang: bool = False
     error: str = ""  # an exception inside the in-process reference: its own crash
     modelled_crash: bool = False  # the reference crashed as eQmail does (not a bug)
+    pauses: int = 0  # the reference's Sleep requests: real eQmail pauses 5 s after a failed AUTH
 
 
 class Pending(Protocol):
@@ -91,8 +93,10 @@ class Side(Protocol):
         """Kill the session if one runs; never raises."""
         ...
 
-    def begin(self, data: bytes) -> Pending:
-        """Start a whole session: write `data` and half-close; the result is collected later."""
+    def begin(self, data: bytes, grace: float = 0.0) -> Pending:
+        """Start a whole session: write `data` and half-close; the result is collected later.
+        `grace` adds to the side's timeout: the time the session may legitimately wait (the
+        pause after a failed AUTH), so that a pause is not taken for a hang."""
         ...
 
     def run(self, data: bytes) -> Run:

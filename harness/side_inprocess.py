@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any
 
 from eqmail_ref.controls import SmtpdControls, StartupFailure, load_smtpd_controls
-from eqmail_ref.effects import CheckPassword, Close, Request
+from eqmail_ref.effects import CheckPassword, Close, Request, Sleep
 from eqmail_ref.inprocess import Answers, InProcessSession, Transcript
 from eqmail_ref.shell.ipme import local_ipv4_addresses
 from eqmail_ref.shell.session import system_clock  # (seconds, UTC offset): the Received date
@@ -163,9 +163,10 @@ class InProcessSide:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
         crash = t.close is not None and t.close.crash
-        return Run(output=bytes(t.output), status=_exit_status(t.close), modelled_crash=crash)
+        pauses = sum(isinstance(r, Sleep) for r in t.requests)
+        return Run(output=bytes(t.output), status=_exit_status(t.close), modelled_crash=crash, pauses=pauses)
 
-    def begin(self, data: bytes) -> Pending:
+    def begin(self, data: bytes, grace: float = 0.0) -> Pending:
         return _Done(self.run(data))
 
     def shutdown(self) -> None:

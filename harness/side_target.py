@@ -107,11 +107,11 @@ def _write_all(sock: socket.socket, data: bytes) -> None:
 
 
 class _Whole:
-    def __init__(self, side: TargetSide, running: Running, fx: Fixture) -> None:
-        self.side, self.running, self.fx = side, running, fx
+    def __init__(self, side: TargetSide, running: Running, fx: Fixture, grace: float) -> None:
+        self.side, self.running, self.fx, self.grace = side, running, fx, grace
 
     def result(self) -> Run:
-        running, timeout = self.running, self.side.timeout
+        running, timeout = self.running, self.side.timeout + self.grace
         try:
             output, hung = _drain(running.sock, time.monotonic() + timeout)
             running.sock.close()
@@ -220,7 +220,7 @@ class TargetSide:
             self._release(self.fx)
             self.fx = None
 
-    def begin(self, data: bytes) -> Pending:
+    def begin(self, data: bytes, grace: float = 0.0) -> Pending:
         fx = self._fixture()
         try:
             running = self.target.smtpd(fx)
@@ -228,7 +228,7 @@ class TargetSide:
             self._release(fx)
             raise
         _write_all(running.sock, data)
-        return _Whole(self, running, fx)
+        return _Whole(self, running, fx, grace)
 
     def run(self, data: bytes) -> Run:
         return self.begin(data).result()

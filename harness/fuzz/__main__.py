@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.differential import Pair, entry, open_pair
 from harness.errors import HarnessError
 from harness.fuzz.engine import Fuzzer, classify
+from harness.side import AUTH_PAUSE
 from harness.side_inprocess import InProcessSide
 
 __all__ = ["main", "open_sides", "parse_duration"]
@@ -92,9 +93,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     timeout = args.timeout or record.get("timeout", 2.0)
     with sides(spec, against, record.get("profile", "auth"), timeout) as pair:
         target, reference = pair.target, pair.reference
-        pending = target.begin(data)
         ref = reference.run(data) if reference else None
-        got = pending.result()
+        got = target.begin(data, grace=AUTH_PAUSE * (ref.pauses if ref else 0)).result()
     verdict = classify(ref, got)
     print(f"replay {args.finding}: {data!r}")
     print(f"  target said {got.output!r} (status {got.status}{', hung' if got.hang else ''})")

@@ -1,7 +1,13 @@
 """The fuzz loop: pick a protocol state, make an input (grammar or mutation of the corpus),
-run it on the target while the reference computes its answer, classify (crash, hang,
+run it on the reference (in-process, at once) and on the target, classify (crash, hang,
 divergence), keep inputs that reach new reply-code states in the corpus, minimize and save
-each new finding. Deterministic for a seed and a corpus."""
+each new finding. Deterministic for a seed and a corpus.
+
+Real eQmail sleeps 5 s after a failed AUTH (spec §2.9). The reference says how often a
+session asks to pause, so the target gets that much more time before it counts as hung, and
+such sessions go to a lane of their own: up to `lane` of them wait at once while the loop
+goes on, and each is judged when the lane is full (always the oldest: the order of
+judgements, and so the corpus, does not depend on timing)."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import json
 import random
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +27,7 @@ from harness.differential import signature_of
 from harness.fuzz.inputs import STATES, generate, mutate
 from harness.fuzz.minimize import minimize
 from harness.normalize import normalize_bytes
-from harness.side import Run, Side
+from harness.side import AUTH_PAUSE, Pending, Run, Side
 from harness.smtp_text import count_replies, reply_codes
 
 __all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
@@ -82,8 +89,11 @@ class Fuzzer:
     def __init__(self, target: Side, reference: Side | None, *, seed: int, out: Path,
                  corpus: Path | None = None, states: list[str] | None = None, minimize_runs: int = 300,
                  meta: dict[str, Any] | None = None, kinds: frozenset[str] = KINDS,
-                 log: Callable[[str], None] = print, record: list[bytes] | None = None) -> None:
+                 log: Callable[[str], None] = print, record: list[bytes] | None = None,
+                 lane: int = 16) -> None:
         self.target, self.reference = target, reference
+        self.lane_size = lane
+        self.lane: deque[tuple[bytes, str, int, Run | None, Pending]] = deque()
         self.seed = seed
         self.out = out
         self.corpus_dir = corpus
@@ -98,9 +108,12 @@ class Fuzzer:
         if corpus is not None and corpus.is_dir():
             self.corpus = [p.read_bytes() for p in sorted(corpus.glob("*.bin"))]
 
-    def _judge(self, data: bytes) -> tuple[Verdict | None, Run | None, Run]:
-        pending = self.target.begin(data)
+    def _begin(self, data: bytes) -> tuple[Run | None, Pending]:
         ref = self.reference.run(data) if self.reference is not None else None
+        return ref, self.target.begin(data, grace=AUTH_PAUSE * (ref.pauses if ref else 0))
+
+    def _judge(self, data: bytes) -> tuple[Verdict | None, Run | None, Run]:
+        ref, pending = self._begin(data)
         got = pending.result()
         return classify(ref, got), ref, got
 
@@ -123,15 +136,28 @@ class Fuzzer:
             data = STATES[state] + body
             if self.record is not None:
                 self.record.append(data)
-            verdict, ref, got = self._judge(data)
+            ref, pending = self._begin(data)
             self.stats.sessions += 1
-            self.stats.modelled_crashes += bool(ref.modelled_crash if ref else got.modelled_crash)
-            if verdict is None or verdict.kind == "divergence":
-                self._cover(state, body, ref or got)  # a crashing or hanging input would slow every run
-            if verdict is not None:
-                self._found(verdict, data, state, session_seed, ref, got)
+            if ref is not None and ref.pauses and self.lane_size > 1:
+                self.lane.append((data, state, session_seed, ref, pending))
+                if len(self.lane) >= self.lane_size:
+                    self._settle(*self.lane.popleft())
+                continue
+            self._settle(data, state, session_seed, ref, pending)
+        while self.lane:
+            self._settle(*self.lane.popleft())
         self.stats.seconds = time.monotonic() - started
         return self.stats
+
+    def _settle(self, data: bytes, state: str, session_seed: int, ref: Run | None, pending: Pending) -> None:
+        got = pending.result()
+        verdict = classify(ref, got)
+        self.stats.modelled_crashes += bool(ref.modelled_crash if ref else got.modelled_crash)
+        if verdict is None or verdict.kind == "divergence":
+            body = data[len(STATES[state]):]
+            self._cover(state, body, ref or got)  # a crashing or hanging input would slow every run
+        if verdict is not None:
+            self._found(verdict, data, state, session_seed, ref, got)
 
     def _cover(self, state: str, body: bytes, run: Run) -> None:
         codes = reply_codes(run.output)

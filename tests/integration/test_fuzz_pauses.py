@@ -1,0 +1,65 @@
+"""The fuzzer and real eQmail's 5 s pause after a failed AUTH (spec §2.9): a target that
+really pauses (`ref,auth-sleep=1`: the real 5 s, as processes) is given the pause the reference asked for
+before a session counts as hung, and sessions that pause wait in a lane together while the
+loop goes on."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from harness.differential import open_pair
+from harness.fuzz.engine import Fuzzer
+from harness.side import Pending, Run, Side
+
+FAILED_AUTH = b"AUTH PLAIN " + base64.b64encode(b"\0joe\0wrong") + b"\r\nQUIT\r\n"
+
+
+def test_a_failed_auth_on_a_pausing_target_is_not_a_hang(tmp_path: Path) -> None:
+    pair = open_pair("ref:1.08,auth-sleep=1", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / "home")
+    try:
+        fuzzer = Fuzzer(pair.target, pair.reference, seed=1, out=tmp_path / "found")
+        verdict, ref, got = fuzzer._judge(FAILED_AUTH)
+    finally:
+        pair.close()
+    assert ref is not None and ref.pauses == 1
+    assert not got.hang and b"535 authentication failed" in got.output
+    assert verdict is None
+
+
+class _Watched:
+    """A real Side, with the number of whole sessions under way at once counted."""
+
+    def __init__(self, side: Side) -> None:
+        self.side, self.name = side, side.name
+        self.running = self.most = 0
+
+    def begin(self, data: bytes, grace: float = 0.0) -> Pending:
+        pending = self.side.begin(data, grace)
+        self.running += 1
+        self.most = max(self.most, self.running)
+        watched = self
+
+        class _Result:
+            def result(self) -> Run:
+                try:
+                    return pending.result()
+                finally:
+                    watched.running -= 1
+
+        return _Result()
+
+
+def test_pausing_sessions_wait_together_in_their_lane(tmp_path: Path) -> None:
+    pair = open_pair("ref:1.08,auth-sleep=1", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / "home")
+    watched = _Watched(pair.target)
+    try:
+        fuzzer = Fuzzer(watched, pair.reference, seed=3, out=tmp_path / "found",  # type: ignore[arg-type]
+                        corpus=None, states=["auth"], lane=4)
+        fuzzer.corpus = [base64.b64encode(b"\0joe\0wrong%d" % n) + b"\r\n" for n in range(4)]
+        stats = fuzzer.run(duration=120, max_sessions=6)
+    finally:
+        pair.close()
+    assert stats.sessions == 6 and watched.running == 0
+    assert watched.most >= 2, "pausing sessions were judged one at a time"
+    assert "hang" not in stats.findings
