@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.drive.side import Side, session_case
+from harness.drive.side_inprocess import InProcessSide, RefWorld
+from harness.drive.side_target import TargetSide, _drain, _write_all
 from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles
 from harness.fuzz.engine import Fuzzer
-from harness.side import Side, session_case
-from harness.side_inprocess import InProcessSide, RefWorld
-from harness.side_target import TargetSide, _drain, _write_all
 from harness.targets.cmd_ import CommandTarget
 
 

@@ -38,7 +38,7 @@ WRAPPER = '#!/bin/sh\nexec {python} -m eqmail_ref {program} --qmail-home {home} 
 
 def qmail_home(where: Path) -> Path:
     """The reference installed as a qmail home: bin/qmail-smtpd execs it with that home (not
-    harness/ref_home.py: its flags go to both programs, and only smtpd takes the AUTH pause
+    harness/targets/ref_home.py: its flags go to both programs, and only smtpd takes the AUTH pause
     scale, 0 as for `ref` and the image)."""
     home = where / "qmail"
     (home / "bin").mkdir(parents=True)

@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.resources import FIXTURES_DIR  # noqa: E402
-from harness.smtp_client import RawClient  # noqa: E402
+from tests.helpers.smtp_client import RawClient  # noqa: E402
 
 MESSAGE = b"Subject: bench\r\n\r\n" + (b"x" * 70 + b"\r\n") * 14 + b".\r\n"  # ~1 KiB
 COMMANDS = [b"EHLO client\r\n", b"MAIL FROM:<a@b>\r\n", b"RCPT TO:<r@example.org>\r\n",

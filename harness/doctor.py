@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetFault
-from harness.observers.addresses import AddressPool, LoopbackPool
+from harness.observe.addresses import AddressPool, LoopbackPool
 from harness.targets import parse_spec
 
 __all__ = ["Status", "Finding", "check_openssl_cli", "check_root", "check_host_tools", "check_exec_home",
@@ -119,7 +119,7 @@ def check_exec_home(spec: str, home: Path, smtpd: str = "", remote: str = "") ->
 
 def check_ports(pool: AddressPool | None = None) -> Finding:
     """Ports 25, 465 (TCP) and 53 (UDP) on one of the loopback addresses the qmail-remote
-    cases' fake relays and DNS listen on (harness/observers/addresses.py)."""
+    cases' fake relays and DNS listen on (harness/observe/addresses.py)."""
     pool = pool or LoopbackPool()
     address = pool.take()
     refused: list[str] = []
@@ -141,7 +141,7 @@ def check_ports(pool: AddressPool | None = None) -> Finding:
 
 
 def check_engine() -> tuple[Finding, Any]:
-    from harness.engine import client, engine_name
+    from harness.targets.engine import client, engine_name
 
     try:
         engine = client()
@@ -154,7 +154,7 @@ def check_engine() -> tuple[Finding, Any]:
 
 def check_network_backend(engine: Any) -> Finding:
     """Podman with the CNI backend and no CNI plugins cannot make the harness's networks."""
-    from harness.engine import CONTAINERS_CONF, is_podman, podman_env
+    from harness.targets.engine import CONTAINERS_CONF, is_podman, podman_env
 
     if not is_podman(engine) or not shutil.which("podman"):
         return _ok("network", "network backend: the engine's own")

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 from harness.cases import Case, CaseKind
+from harness.drive.session import drive
+from harness.drive.side import Hang
+from harness.drive.side_target import await_end, discard, observe, prepare
 from harness.errors import HarnessError, StepTimeout, TargetFault
 from harness.fixtures import Profile
-from harness.session import drive
-from harness.side import Hang
-from harness.side_target import await_end, discard, observe, prepare
 from harness.targets.base import Target
 from harness.transcript import Transcript
 

@@ -37,7 +37,7 @@ import aiosmtplib
 from harness.cases import Case
 from harness.errors import HarnessError, TargetFault
 from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles
-from harness.observe import observe_home
+from harness.observe.home import observe_home
 from harness.targets.base import Running, Target
 
 __all__ = ["LoadPlan", "LoadResult", "run_load", "message_for", "ids_in"]

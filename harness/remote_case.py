@@ -5,13 +5,13 @@ questions.
 
 Per case: every relay of the case's `relay` list (harness/cases/tables.py) listens on
 port 25 of a loopback address of its own and the DNS server on port 53 of another
-(harness/observers/addresses.py), so a real qmail-remote, which knows only port 25 for
+(harness/observe/addresses.py), so a real qmail-remote, which knows only port 25 for
 mail exchangers and only port 53 for its resolver, can be pointed at them. Placeholders in
 the case's files, DNS records and command line: `{NAME}` / `{NAME_port}` a relay's address
 and port, `{dns}`, `{client}` and `{client2}` .. `{client8}` the client's own addresses (the
 default source address, and addresses it may bind: domainbindings), and in files `{ca}` /
 `{other_ca}` (PEM of the relays' test CA and of an unrelated one). Where the addresses come
-from is the target's `outgoing()` (harness/observers/addresses.py): loopback on this machine,
+from is the target's `outgoing()` (harness/observe/addresses.py): loopback on this machine,
 the container network for docker: targets. The target learns the DNS server from
 `fx.extra["dns_server"]` ("IP:PORT"): the reference takes `--dns-server`, a qmail install
 or image gets a resolv.conf naming it, bind-mounted in a private mount namespace.
@@ -39,11 +39,11 @@ from pathlib import Path
 from harness.cases import Case, CaseKind, to_bytes
 from harness.errors import TargetFault
 from harness.fixtures import Profile, build_fixture
-from harness.observers.addresses import OutgoingNet, bind_udp, listen_tcp, reverse
-from harness.observers.certs import ca_pem, other_ca_pem, server_context
-from harness.observers.dns import DnsServer
-from harness.observers.plan import fill_in, zone_of
-from harness.observers.relay import PeerConnection, SmtpPeer
+from harness.observe.addresses import OutgoingNet, bind_udp, listen_tcp, reverse
+from harness.observe.certs import ca_pem, other_ca_pem, server_context
+from harness.observe.dns import DnsServer
+from harness.observe.plan import fill_in, zone_of
+from harness.observe.relay import PeerConnection, SmtpPeer
 from harness.targets.base import Target
 from harness.transcript import Exchange, Transcript
 

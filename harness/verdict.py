@@ -22,7 +22,7 @@ from enum import StrEnum
 
 from harness.cases import Alternative, Case, Expectation, Grade
 from harness.diff import Difference
-from harness.smtp_text import line_codes
+from harness.drive.smtp_text import line_codes
 from harness.transcript import Transcript
 
 __all__ = ["Verdict", "OK", "ACCEPTED", "NON_STRICT", "INFORMATIONAL_V", "UNIMPLEMENTED", "FAILED", "ERROR",

@@ -8,7 +8,7 @@ missing=()
 command -v tcpserver >/dev/null 2>&1 || missing+=(ucspi-tcp)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the HTML report's browser test
-# docker: targets: Podman (its API service is started by harness/engine.py with
+# docker: targets: Podman (its API service is started by harness/targets/engine.py with
 # harness/images/containers.conf: runtime runc, netavark, ulimits that fit), catatonit for
 # --init, debootstrap for the registry-free base image (python -m harness.images build ref)
 command -v podman >/dev/null 2>&1 || missing+=(podman)

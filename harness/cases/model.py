@@ -30,7 +30,7 @@ def to_bytes(text: str) -> bytes:
 
 
 class StepKind(StrEnum):
-    """What one client step does (harness/session.py plays them)."""
+    """What one client step does (harness/drive/session.py plays them)."""
 
     SEND = "SEND"
     STARTTLS = "STARTTLS"
@@ -132,7 +132,7 @@ class Alternative(Expectation):
 
 
 class RelayAction(StrEnum):
-    """The script items of a fake relay that are not replies (harness/observers/relay.py)."""
+    """The script items of a fake relay that are not replies (harness/observe/relay.py)."""
 
     TLS = "TLS"  # a TLS server handshake now
     CLOSE = "CLOSE"  # hang up

@@ -1,12 +1,12 @@
 """A qmail-remote case's outgoing-side tables, read into the case model: its `relay` list
 (fake upstream relays) and its `dns` table (the fake DNS zone). The observers
-(harness/observers/relay.py, dns.py) are given these typed objects when the case runs.
+(harness/observe/relay.py, dns.py) are given these typed objects when the case runs.
 
 relay = [ { name = "mx1", script = [...] }, ... ]   one table per relay, each listening on
     port 25 of an address of its own; `name` (default "relay", then "relay2", ...) is how
     files, DNS records and reports refer to it: `{mx1}` is its address, `{mx1_port}` its
     port (`{client}`, `{client2}` .. `{client8}` are the client's own addresses,
-    harness/observers/addresses.py). Keys:
+    harness/observe/addresses.py). Keys:
       script   the replies of one connection, in order: a string is a reply (the first is
                the greeting, sent at once; each later one answers the next command, in DATA
                the whole body); tables {tls = true} (TLS handshake now), {close = true}
@@ -23,7 +23,7 @@ relay = [ { name = "mx1", script = [...] }, ... ]   one table per relay, each li
       each RCPT, DATA and the final dot accepted.
 dns = { "NAME TYPE" = ["record", ...] | "RCODE" }   records as in zone files ("10 mx1.x." for
     MX, "{mx1}" or "127.0.0.1" for A, "target.x." for CNAME); RCODE one of NXDOMAIN,
-    SERVFAIL, REFUSED, NOTIMP, FORMERR or LAME (see harness.observers.dns).
+    SERVFAIL, REFUSED, NOTIMP, FORMERR or LAME (see harness.observe.dns).
 """
 
 from __future__ import annotations

@@ -21,11 +21,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.differential import Pair, entry, open_pair
+from harness.drive.differential import Pair, entry, open_pair
+from harness.drive.side import AUTH_PAUSE
+from harness.drive.side_inprocess import InProcessSide
 from harness.errors import HarnessError
 from harness.fuzz.engine import Fuzzer, classify
-from harness.side import AUTH_PAUSE
-from harness.side_inprocess import InProcessSide
 
 __all__ = ["main", "open_sides", "parse_duration"]
 
@@ -42,7 +42,7 @@ def parse_duration(text: str) -> float:
 
 
 def open_sides(spec: str, against: str | None, profile: str, timeout: float, work: Path) -> Pair:
-    """The target and the in-process reference (harness.differential.open_pair), every target
+    """The target and the in-process reference (harness.drive.differential.open_pair), every target
     session on one fixture home in `work`; no reference (None) when the target is that same
     reference in-process: then only its own crashes and hangs count."""
     pair = open_pair(spec, against, profile, timeout=timeout, home=work)

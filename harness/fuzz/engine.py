@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from eqmail_ref import replies
-from harness.differential import signature_of
+from harness.drive.differential import signature_of
+from harness.drive.side import AUTH_PAUSE, Pending, Run, Side
+from harness.drive.smtp_text import count_replies, reply_codes
 from harness.fuzz.inputs import STATES, generate, mutate
 from harness.fuzz.minimize import minimize
 from harness.normalize import normalize_bytes
-from harness.side import AUTH_PAUSE, Pending, Run, Side
-from harness.smtp_text import count_replies, reply_codes
 
 __all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
 

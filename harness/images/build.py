@@ -20,9 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.engine import podman_env
 from harness.errors import HarnessError
 from harness.resources import EQMAIL_REF_DIR, IMAGES_DIR
+from harness.targets.engine import podman_env
 
 __all__ = ["BASE", "IMAGES", "build", "debian_mirror", "image_exists", "engine_cli"]
 

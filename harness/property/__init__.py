@@ -1,5 +1,5 @@
 """Property-based differential sessions (hypothesis): generated SMTP sessions played against
-the reference and a target (both Sides, harness.side), disagreements shrunk, saved as
+the reference and a target (both Sides, harness.drive.side), disagreements shrunk, saved as
 replayable cases.
 
     python -m harness.property --target SPEC [--against ref] --max-examples N --seed S --out DIR

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness.differential import Pair, entry, open_pair
+from harness.drive.differential import Pair, entry, open_pair
 from harness.property.findings import load_finding, save_finding
 from harness.property.machine import Finding, explore, play
 

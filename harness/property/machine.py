@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
 
-from harness.differential import signature_of
+import harness.property.strategies as gen
+from harness.drive.differential import signature_of
+from harness.drive.side import Ending, Hang, Side
+from harness.drive.smtp_text import count_replies, cram_answer
 from harness.normalize import normalize_bytes
-from harness.property import strategies as gen
-from harness.side import Ending, Hang, Side
-from harness.smtp_text import count_replies, cram_answer
 
 __all__ = ["Finding", "Step", "Disagreement", "explore", "play", "reduce_steps"]
 

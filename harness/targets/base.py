@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.cases import Case
 from harness.errors import TargetFault
 from harness.fixtures import FIXTURES_DIR, Fixture
-from harness.observers.addresses import HOST_NET, OutgoingNet
+from harness.observe.addresses import HOST_NET, OutgoingNet
 from harness.transcript import Transcript
 
 __all__ = ["Target", "RefOptions", "Running", "PopenRunning", "RemoteOutcome", "TreeWatch", "exit_status",

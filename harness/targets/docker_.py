@@ -1,5 +1,5 @@
 """`docker:IMAGE`: an MTA in a container image, driven through the Docker Engine API (the
-`docker` SDK); Podman's Docker-compatible service works unchanged (harness/engine.py starts
+`docker` SDK); Podman's Docker-compatible service works unchanged (harness/targets/engine.py starts
 one when there is no DOCKER_HOST).
 
 start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
@@ -51,13 +51,13 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.engine import client
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
-from harness.observers.addresses import OutgoingNet
+from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
 from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
 from harness.targets.docker_net import NoOutgoing, prepare
+from harness.targets.engine import client
 from harness.targets.tcp import ServerConnection
 
 __all__ = ["DockerTarget", "RUN_LABEL"]

@@ -30,7 +30,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.observers.addresses import CLIENT_NAMES, OutgoingNet, SubnetPool
+from harness.observe.addresses import CLIENT_NAMES, OutgoingNet, SubnetPool
 
 __all__ = ["NoOutgoing", "prepare"]
 

@@ -1,6 +1,6 @@
 """The scripted SMTP peer of the qmail-remote tests is the harness's fake relay
-(harness/observers/relay.py); this name stays for the tests that import it."""
+(harness/observe/relay.py); this name stays for the tests that import it."""
 
-from harness.observers.relay import CLOSE, GREET, HANG, TLS, Item, PeerConnection, SmtpPeer
+from harness.observe.relay import CLOSE, GREET, HANG, TLS, Item, PeerConnection, SmtpPeer
 
 __all__ = ["SmtpPeer", "PeerConnection", "GREET", "TLS", "CLOSE", "HANG", "Item"]

@@ -1,5 +1,5 @@
 """Tests use the harness's raw SMTP client."""
 
-from harness.smtp_client import RawClient
+from tests.helpers.smtp_client import RawClient
 
 __all__ = ["RawClient"]

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from harness.baseline import write_baseline
-from harness.ref_home import install_reference_home
 from harness.targets.golden import write_golden
 from harness.targets.ref import RefTarget
+from harness.targets.ref_home import install_reference_home
 from harness.verdict import ACCEPTED, ERROR, FAILED, NON_STRICT, OK
 from tests.conftest import ROOT, needs_tool
 from tests.helpers.harness_util import cases_from, run, write_cases

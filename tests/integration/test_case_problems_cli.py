@@ -1,6 +1,6 @@
 """Catalogue problems over real processes: `qmc run` prints each as FILE:LINE: case ID: what,
 runs the good cases and exits 1; and the case model imports no observer (no import cycle
-between harness.cases and harness.observers)."""
+between harness.cases and harness.observe)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _line_of(text: str, needle: str) -> int:
 
 
 def test_the_case_model_imports_no_observer() -> None:
-    code = "import sys, harness.cases; print([m for m in sys.modules if m.startswith('harness.observers')])"
+    code = "import sys, harness.cases; print([m for m in sys.modules if m.startswith('harness.observe')])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
 

@@ -34,7 +34,7 @@ DOCKER = f"docker:{IMAGE}"
 
 @pytest.fixture(scope="session")
 def engine() -> Any:
-    from harness import engine as engines
+    from harness.targets import engine as engines
 
     if not os.environ.get("DOCKER_HOST"):
         needs_tool("podman")
@@ -320,7 +320,7 @@ def test_image_without_sh_does_not_start(targets: Callable[[str], Target], engin
 
 
 def test_no_engine_says_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from harness import engine as engines
+    from harness.targets import engine as engines
 
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     with pytest.raises(TargetFault, match="no container engine: install podman or set DOCKER_HOST"):
@@ -332,7 +332,7 @@ def test_podman_service_is_started_once_then_reused(tmp_path: Path) -> None:
     call finds it and starts nothing; once it is gone the socket file is stale."""
     import docker
 
-    from harness import engine as engines
+    from harness.targets import engine as engines
 
     needs_tool("podman")
     path = tmp_path / "podman.sock"

@@ -29,8 +29,8 @@ from harness.doctor import (
     check_ports,
     check_root,
 )
-from harness.observers.addresses import SubnetPool
-from harness.ref_home import install_reference_home
+from harness.observe.addresses import SubnetPool
+from harness.targets.ref_home import install_reference_home
 from tests.conftest import needs_tool
 
 NOBODY = 65534
@@ -160,8 +160,8 @@ def test_no_engine_at_docker_host(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def engine() -> Any:
-    from harness import engine as engines
     from harness.images.build import BASE, build_base, engine_cli
+    from harness.targets import engine as engines
 
     if not os.environ.get("DOCKER_HOST"):
         needs_tool("podman")

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.drive.side import Run
+from harness.drive.smtp_text import reply_codes
 from harness.fuzz.__main__ import open_sides, parse_duration
 from harness.fuzz.engine import Fuzzer, Stats, classify
 from harness.fuzz.minimize import minimize
-from harness.side import Run
-from harness.smtp_text import reply_codes
 
 BROKEN = "cmd:{fixtures}/broken/bin/qmail-smtpd"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from harness.differential import open_pair
+from harness.drive.differential import open_pair
+from harness.drive.side import Pending, Run, Side
 from harness.fuzz.engine import Fuzzer
-from harness.side import Pending, Run, Side
 
 FAILED_AUTH = b"AUTH PLAIN " + base64.b64encode(b"\0joe\0wrong") + b"\r\nQUIT\r\n"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.ref_home import install_reference_home
 from harness.targets.golden import write_golden
+from harness.targets.ref_home import install_reference_home
 from harness.verdict import ERROR, FAILED, NON_STRICT, OK
 from tests.conftest import needs_tool
 from tests.helpers.harness_util import cases_from, run, verdicts, write_cases

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine import podman_env
 from harness.images import BASE, IMAGES, build, debian_mirror, image_exists
 from harness.images.build import BuildError
+from harness.targets.engine import podman_env
 from tests.conftest import needs_tool
 
 DEB822 = """Types: deb

@@ -125,7 +125,7 @@ def test_two_thousand_messages_at_sixteen(tmp_path: Path) -> None:
 def test_an_exec_install_under_concurrent_sessions(tmp_path: Path) -> None:
     """Sessions of one load run share a home: the exec: target's per-session links into its
     bin/ once raced ('ln: ... File exists', a session with no greeting)."""
-    from harness.ref_home import install_reference_home
+    from harness.targets.ref_home import install_reference_home
 
     home = install_reference_home(tmp_path / "qhome")
     status, result = _load(tmp_path, "-t", f"exec:{home}", "-n", "16", "-c", "4")

@@ -177,7 +177,7 @@ def test_an_openssl_1x_build_is_graded_by_the_cases_accepted_outcomes(tmp_path: 
     OpenSSL 1.1 would be) differs from the OpenSSL 3 reference on an EOF in the handshake;
     the cases accept that outcome. Needs root (exec: runs in a private mount namespace)."""
     from harness.cases import load_catalogue
-    from harness.ref_home import install_reference_home
+    from harness.targets.ref_home import install_reference_home
     from harness.verdict import ACCEPTED, OK
     from tests.helpers.harness_util import run
 

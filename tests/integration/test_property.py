@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from harness.cases import load_file
+from harness.drive.side_inprocess import InProcessSide, RefWorld
 from harness.property.__main__ import open_sides
 from harness.property.findings import load_finding, save_finding, toml_string
 from harness.property.machine import explore, play
-from harness.side_inprocess import InProcessSide, RefWorld
 
 PROMPTS = {"reply: '334 VXNlcm5hbWU6' vs '334 Username:'", "reply: '334 UGFzc3dvcmQ6' vs '334 Password:'"}
 

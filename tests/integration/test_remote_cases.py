@@ -16,9 +16,9 @@ import pytest
 
 from harness.cases import CATALOGUE_DIR, Case, load_catalogue, select
 from harness.diff import diff, normalized
-from harness.observers.addresses import allocated
-from harness.ref_home import install_reference_home
+from harness.observe.addresses import allocated
 from harness.runner import CaseResult
+from harness.targets.ref_home import install_reference_home
 from harness.verdict import ERROR, NOT_APPLICABLE, OK
 from tests.conftest import needs_tool
 from tests.helpers.harness_util import run, write_cases

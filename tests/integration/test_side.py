@@ -1,4 +1,4 @@
-"""One Side (harness.side) for every way a session runs: the same session through the
+"""One Side (harness.drive.side) for every way a session runs: the same session through the
 in-process reference and through Targets (the reference as processes, and installed as a
 qmail home behind `exec:`) gives the same replies, end and queue; whole sessions (the
 fuzzer's begin/result) too. A program that hangs or crashes is seen as such, and a side
@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.drive.side import Ending, Hang, Side
+from harness.drive.side_inprocess import InProcessSide, RefWorld
+from harness.drive.side_target import TargetSide
+from harness.drive.smtp_text import count_replies, cram_answer, reply_codes
 from harness.normalize import normalize_bytes
-from harness.ref_home import install_reference_home
-from harness.side import Ending, Hang, Side
-from harness.side_inprocess import InProcessSide, RefWorld
-from harness.side_target import TargetSide
-from harness.smtp_text import count_replies, cram_answer, reply_codes
 from harness.targets import make_target
 from harness.targets.base import Target
 from harness.targets.cmd_ import CommandTarget
+from harness.targets.ref_home import install_reference_home
 from tests.conftest import needs_tool
 
 CRAM = (b"joe", b"secret")

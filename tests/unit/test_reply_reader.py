@@ -1,4 +1,4 @@
-"""harness/session.py ReplyReader: complete SMTP replies framed by the grammar (a line whose
+"""harness/drive/session.py ReplyReader: complete SMTP replies framed by the grammar (a line whose
 fourth byte is not '-' ends a reply), over a real socketpair, however the bytes arrive."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.session import PlainChannel, ReplyReader
+from harness.drive.session import PlainChannel, ReplyReader
 
 REPLIES = [b"220 mx.test ESMTP\r\n",
            b"250-mx.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 AUTH LOGIN PLAIN CRAM-MD5\r\n",

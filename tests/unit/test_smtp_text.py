@@ -1,4 +1,4 @@
-"""The SMTP reply grammar and the CRAM-MD5 answer (harness.smtp_text): replies framed by the
+"""The SMTP reply grammar and the CRAM-MD5 answer (harness.drive.smtp_text): replies framed by the
 line whose fourth byte is not '-', read whole, one byte at a time and with trailing data
 (house rule 5); the answer against RFC 2195's own example."""
 
@@ -8,7 +8,7 @@ import base64
 
 import pytest
 
-from harness.smtp_text import (
+from harness.drive.smtp_text import (
     count_replies,
     cram_answer,
     is_last_line,

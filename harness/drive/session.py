@@ -19,9 +19,9 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.cases import CLOSE, CRAM_MD5, SEND, STARTTLS, Step
+from harness.drive.smtp_text import cram_answer, is_last_line
 from harness.errors import StepTimeout
 from harness.fixtures import client_cert_file
-from harness.smtp_text import cram_answer, is_last_line
 from harness.transcript import Event, Exchange
 
 __all__ = ["ReplyReader", "PlainChannel", "TlsChannel", "drive", "client_tls_context", "SMTPS"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-from harness.session import PlainChannel, ReplyReader
+from harness.drive.session import PlainChannel, ReplyReader
 
 __all__ = ["RawClient"]
 

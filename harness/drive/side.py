@@ -1,13 +1,13 @@
 """One end of a qmail-smtpd session, as property sessions and the fuzzer play it: `Side`.
 
 A Side starts a session, sends bytes, reads replies framed by SMTP grammar (the line whose
-fourth byte is not '-', harness.smtp_text), ends the session and observes how it ended: the
+fourth byte is not '-', harness.drive.smtp_text), ends the session and observes how it ended: the
 rest of what the server said, its exit status, stderr and the queued messages. Two kinds
 implement it:
 
-* `harness.side_inprocess.InProcessSide`: the reference core in this process (thousands of
+* `harness.drive.side_inprocess.InProcessSide`: the reference core in this process (thousands of
   sessions per second, for the yardstick and for checking the reference itself);
-* `harness.side_target.TargetSide`: any harness Target (harness.targets) through its
+* `harness.drive.side_target.TargetSide`: any harness Target (harness.targets) through its
   `Running` session: ref as processes, exec:, docker:, tcp:, and a program spawned per
   session (`cmd:`, harness.targets.cmd_).
 

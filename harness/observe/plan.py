@@ -1,14 +1,14 @@
 """What a qmail-remote case's tables become when it runs: its zone (harness.cases.Zone, read
-at load by harness/cases/tables.py) as the fake DNS server's table (harness/observers/dns.py),
+at load by harness/cases/tables.py) as the fake DNS server's table (harness/observe/dns.py),
 with `{NAME}` placeholders filled in with the addresses allocated for this run. (Its relay
-plans' scripts are what harness/observers/relay.py plays as they are.)"""
+plans' scripts are what harness/observe/relay.py plays as they are.)"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from harness.cases import Zone as CaseZone
-from harness.observers.dns import Zone
+from harness.observe.dns import Zone
 
 __all__ = ["zone_of", "fill_in"]
 

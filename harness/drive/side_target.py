@@ -1,7 +1,7 @@
-"""Any harness Target as a Side (harness.side), through its `Running` session.
+"""Any harness Target as a Side (harness.drive.side), through its `Running` session.
 
 Step by step (`open`/`send`/`close`, property sessions): replies are read one by one by SMTP
-grammar (harness.session.ReplyReader); how many to read comes from the reference (the
+grammar (harness.drive.session.ReplyReader); how many to read comes from the reference (the
 in-process side is played first); the timeout only turns a hung target into a Hang. Whole
 (`begin`/`result`, the fuzzer): every byte is written at once and the side half-closes; the
 output is drained until the server closes (at most MAX_OUTPUT bytes, within the timeout).
@@ -13,7 +13,7 @@ is observed but the wire and the exit status, and nothing is built per session).
 The catalogue's case runner (harness.execute) runs its sessions with the same parts: the
 fixture home made ready for the target (`prepare`), the one definition of "the session has
 ended" (`await_end`: the program exited, and so did everything it started), and what is
-observed after (`observe`); its steps, STARTTLS included, are played by harness.session.
+observed after (`observe`); its steps, STARTTLS included, are played by harness.drive.session.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.cases import Case
+from harness.drive.session import PlainChannel, ReplyReader
+from harness.drive.side import MAX_OUTPUT, Ending, Hang, Pending, Run, session_case
 from harness.fixtures import Fixture, Profile, build_fixture, load_profiles
-from harness.observe import observe_home
-from harness.session import PlainChannel, ReplyReader
-from harness.side import MAX_OUTPUT, Ending, Hang, Pending, Run, session_case
+from harness.observe.home import observe_home
 from harness.targets.base import Running, Target
 
 __all__ = ["TargetSide", "prepare", "await_end", "discard", "observe"]

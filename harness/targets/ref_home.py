@@ -20,7 +20,7 @@ def install_reference_home(home: Path, *, flags: tuple[str, ...] = ()) -> Path:
     for program, command in (("qmail-smtpd", "smtpd"), ("qmail-remote", "remote")):
         extra = " ".join(shlex.quote(f) for f in flags)
         home_arg = shlex.quote(str(home))
-        script = (f"#!/bin/sh\n# the reference eQmail {command}, installed by harness/ref_home.py\n"
+        script = (f"#!/bin/sh\n# the reference eQmail {command}, installed by harness/targets/ref_home.py\n"
                   f"exec {python} -m eqmail_ref {command} --qmail-home {home_arg} {extra} \"$@\"\n")
         path = home / "bin" / program
         path.write_text(script)

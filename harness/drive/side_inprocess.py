@@ -1,4 +1,4 @@
-"""The reference core in this process as a Side (harness.side): no processes, no sockets.
+"""The reference core in this process as a Side (harness.drive.side): no processes, no sockets.
 
 `RefWorld` is the reference configured for one fixture profile and version: the same
 control files, env and argv a real run gets from the fixture home. It answers checkpassword
@@ -26,8 +26,8 @@ from eqmail_ref.shell.ipme import local_ipv4_addresses
 from eqmail_ref.shell.session import system_clock  # (seconds, UTC offset): the Received date
 from eqmail_ref.smtpd import SmtpServer
 from eqmail_ref.versions import get_version
+from harness.drive.side import Ending, Pending, Run, session_case
 from harness.fixtures import Profile, build_fixture, load_profiles
-from harness.side import Ending, Pending, Run, session_case
 
 __all__ = ["RefWorld", "InProcessSide"]
 

@@ -1,5 +1,5 @@
 """What property sessions (harness.property) and the fuzzer (harness.fuzz) share: opening the
-reference and the target as Sides (harness.side) from specs, naming a difference by its
+reference and the target as Sides (harness.drive.side) from specs, naming a difference by its
 signature, and the shape of their command lines.
 """
 
@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.drive.side import Side, session_case
+from harness.drive.side_inprocess import InProcessSide, RefWorld
+from harness.drive.side_target import TargetSide, prepare
 from harness.errors import HarnessError, exit_status_of
 from harness.fixtures import FIXTURES_DIR, load_profiles
-from harness.side import Side, session_case
-from harness.side_inprocess import InProcessSide, RefWorld
-from harness.side_target import TargetSide, prepare
 from harness.targets import make_target, parse_spec
 from harness.targets.base import Target
 from harness.targets.cmd_ import CommandTarget
