@@ -1,6 +1,7 @@
 """Targets by spec string (testinfra-style): `ref`, `ref:1.09`, `exec:/var/qmail`,
 `docker:IMAGE`, `tcp:HOST:PORT`, `golden:DIR`. Options follow commas: `ref:1.09,no-tls`,
-`exec:/var/qmail,smtpd=/opt/bin/qmail-smtpd,version=1.09`, `docker:local/eqmail:1,home=/opt/qmail`.
+`exec:/var/qmail,smtpd=/opt/bin/qmail-smtpd,version=1.09`,
+`docker:local/eqmail:1,home=/opt/qmail,engine=docker`.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _exec(spec: str, arg: str, options: dict[str, str]) -> Target:
 def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.docker_ import DockerTarget
 
-    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port"})
+    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port", "engine"})
     if options.get("transport", "auto") not in ("auto", "tcpserver", "stdio"):
         raise TargetSpecError(f"target {spec!r}: transport is auto, tcpserver or stdio")
     port = options.get("port", "0")
@@ -79,7 +80,8 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     target: Target = DockerTarget(
         spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
-        tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port))
+        tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port),
+        engine=options.get("engine", ""))
     return target
 
 

@@ -45,13 +45,14 @@ import random
 import secrets
 import shlex
 import socket
+import sys
 import tarfile
 import threading
 import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.engine import client
+from harness.engine import client, describe
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observers.addresses import OutgoingNet
@@ -113,7 +114,7 @@ class DockerTarget(Target):
 
     def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
-                 transport: str = "auto", port: int = 0) -> None:
+                 transport: str = "auto", port: int = 0, engine: str = "") -> None:
         self.spec = spec
         self.name = spec
         self.image = image
@@ -123,6 +124,8 @@ class DockerTarget(Target):
         self.ref = RefOptions(version=version, tls_build=tls_build)
         self.transport = transport  # auto: tcpserver when the image has it, else stdio
         self.port = port  # > 0: the image runs its own server there (see the module text)
+        self.engine_choice = engine  # podman, docker, an API URL or "" (harness/engine.py)
+        self.engine_text = ""
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -144,7 +147,10 @@ class DockerTarget(Target):
     def start(self) -> None:
         if self.container is not None:
             return
-        self.engine = client()
+        self.engine = client(self.engine_choice)
+        # which engine, and why, before anything else: two engines may hold different images
+        self.engine_text = describe(self.engine)
+        print(f"qmc: {self.spec}: engine {self.engine_text}", file=sys.stderr, flush=True)
         try:
             self._start()
         except BaseException:
@@ -285,6 +291,9 @@ class DockerTarget(Target):
             except Exception:  # noqa: BLE001, S110 - stop never raises; leftovers are labelled
                 pass
         self.container = self.network = None
+
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "engine": self.engine_text or self.engine_choice or "default"}
 
     # -- files -------------------------------------------------------------------------------
     def _dir(self, local: Path) -> str:
