@@ -6,8 +6,8 @@ answers, then Podman, then a Docker Engine of our own. The target prints which o
 and why, and the report's run header names it: a dockerd on a socket of its own is never
 passed over in silence.
 
-Podman: its API service is started once per machine on /run/qmc-podman.sock (or
-$XDG_RUNTIME_DIR/qmc-podman.sock when not root) and reused by every later run, like a
+Podman: its API service is started once per machine on /run/qmc-podman-CONF.sock (or
+$XDG_RUNTIME_DIR/... when not root; CONF: a hash of its containers.conf) and reused by every later run, like a
 daemon: it is left running on purpose (`--time=0`), so the first run pays its start and no
 run ever tears down another's engine. It sees the harness's containers.conf (runtime runc,
 ulimits that fit here), because Podman's compat API ignores the runtime and ulimits a client
@@ -21,6 +21,7 @@ listen before starting the service, so it is ready the moment it exists and noth
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -48,9 +49,17 @@ def podman_env() -> dict[str, str]:
 
 
 def podman_socket() -> Path:
+    """The service's socket, named after its containers.conf: a service started with another
+    configuration (an older harness's) is not reused, since the service reads it only once."""
+    conf = Path(podman_env()["CONTAINERS_CONF"])
+    try:
+        tag = hashlib.sha256(conf.read_bytes()).hexdigest()[:8]
+    except OSError:
+        tag = "noconf"
+    name = f"qmc-podman-{tag}.sock"
     if os.geteuid() == 0:
-        return Path("/run/qmc-podman.sock")
-    return Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / "qmc-podman.sock"
+        return Path("/run") / name
+    return Path(os.environ.get("XDG_RUNTIME_DIR", "/tmp")) / name
 
 
 def _answers(path: Path) -> bool:
