@@ -78,7 +78,7 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
         raise TargetSpecError(f"target {spec!r}: docker: wants an image, "
                               "e.g. docker:localhost/qmc/eqmail-ref:latest")
     target: Target = DockerTarget(
-        spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
+        spec, arg, home=options.get("home", ""), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
         tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port),
         engine=options.get("engine", ""))

@@ -1,6 +1,6 @@
 """`docker:IMAGE`: an MTA in a container image, driven through the Docker Engine API (the
-`docker` SDK); Podman's Docker-compatible service works unchanged (harness/engine.py starts
-one when there is no DOCKER_HOST).
+`docker` SDK): Docker Engine or Podman's Docker-compatible service (harness/engine.py chooses,
+starts one when it is ours to start, and the target says which).
 
 start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
 so that we reach the container; no route out) and one container on it that only waits; it
@@ -31,8 +31,10 @@ image's own command, and each session is a TCP connection to that port, as for a
 target (harness.runner.on_the_wire): the harness gives it no files, so it runs the cases of
 the plain default profile, compared on the wire. For side-by-side baselines of other MTAs.
 
-Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`, `transport=auto|tcpserver|
-stdio` (auto: tcpserver when the image has one), `port=`.
+Spec options: `home=` (default: the image's org.qmail-conformance.home label, which `qmc image
+--from-home` sets, else /var/qmail), `smtpd=`, `remote=`, `version=1.09`, `no-tls`,
+`transport=auto|tcpserver|stdio` (auto: tcpserver when the image has one), `port=`,
+`engine=podman|docker|URL` (harness/engine.py: which engine, printed when the target starts).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ __all__ = ["DockerTarget", "RUN_LABEL"]
 RUN_LABEL = "org.qmail-conformance.run"
 KIND_LABEL = "org.qmail-conformance.kind"
 PORT_LABEL = "org.qmail-conformance.port"
+HOME_LABEL = "org.qmail-conformance.home"
 _SERVER_START = 90.0  # seconds an image's own server may take to greet
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
@@ -112,7 +115,7 @@ def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
 class DockerTarget(Target):
     kind = "docker"
 
-    def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
+    def __init__(self, spec: str, image: str, *, home: str = "", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
                  transport: str = "auto", port: int = 0, engine: str = "") -> None:
         self.spec = spec
@@ -167,6 +170,8 @@ class DockerTarget(Target):
                                   "python -m harness.images build ref (local images are named "
                                   "localhost/...)") from None
         self.reference = labels.get(KIND_LABEL) == "eqmail-ref" and not self.smtpd_path
+        # `qmc image --from-home` labels the image with its home (harness/images/from_home.py)
+        self.home = self.home or str(labels.get(HOME_LABEL) or "/var/qmail")
         if not self.port and str(labels.get(PORT_LABEL, "")).isdigit() and not self.smtpd_path:
             self.port = int(labels[PORT_LABEL])
         self.network = self._network()
