@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.engine import podman_env
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TargetFault
 
 __all__ = ["BASE", "CACHE", "IMAGES", "Cli", "base_tarball", "build", "build_image", "debian_mirror",
            "engine_cli", "image_exists"]
@@ -80,22 +80,24 @@ class Cli:
 
 def engine_cli(engine: str = "") -> Cli:
     """The CLI for the engine `engine` names (harness/engine.py's choice: podman, docker, a
-    URL, or "" for the default), so that images land in the store the target will use."""
-    if engine or not shutil.which("podman"):
-        from harness.engine import client, is_podman
+    URL, or "" for the default, as docker: targets choose), so that images land in the store
+    the target will use."""
+    from harness.engine import client, is_podman
 
+    try:
         api = client(engine)
-        podman = is_podman(api)
-        url = api.qmc_choice.url
-        api.close()
-        if not podman:
-            if not shutil.which("docker"):
-                raise BuildError("the docker CLI is missing: apt-get install docker.io")
-            # DOCKER_BUILDKIT=0: the classic builder, which every dockerd has (no buildx plugin)
-            return Cli(argv0="docker", env={**os.environ, "DOCKER_HOST": url, "DOCKER_BUILDKIT": "0"})
-    if not shutil.which("podman"):
-        raise BuildError("no container engine: install podman (apt-get install podman runc) or docker")
-    return Cli(argv0="podman", env=podman_env())
+    except TargetFault as exc:
+        raise BuildError(str(exc)) from None
+    podman, url = is_podman(api), api.qmc_choice.url
+    api.close()
+    if podman:
+        if not shutil.which("podman"):
+            raise BuildError("the podman CLI is missing: apt-get install podman")
+        return Cli(argv0="podman", env=podman_env())  # the CLI works on the service's store
+    if not shutil.which("docker"):
+        raise BuildError("the docker CLI is missing: apt-get install docker.io")
+    # DOCKER_BUILDKIT=0: the classic builder, which every dockerd has (no buildx plugin)
+    return Cli(argv0="docker", env={**os.environ, "DOCKER_HOST": url, "DOCKER_BUILDKIT": "0"})
 
 
 def _run(argv: list[str], cli: Cli, *, stdin: int | None = None, what: str) -> None:
