@@ -245,3 +245,16 @@ def test_sessions_leave_no_process_behind(engine: Any, targets: Callable[[str], 
     while (left := _mentioning(cid)) and time.monotonic() < deadline:
         time.sleep(0.5)  # processes of the engine's ending by their own clock: nothing to wait on
     assert not left, f"{len(left)} processes still name the container: {left[:2]}"
+
+
+def test_the_summary_names_the_engine() -> None:
+    from harness.report.terminal import print_summary
+
+    index = {"summary": {"docker:x": {"OK": 1}}, "results": [],
+             "run": {"targets": [{"name": "docker:x", "kind": "docker",
+                                  "engine": "Docker Engine 20.10.24 at unix:///run/qmc-dockerd.sock (engine=docker)"},
+                                 {"name": "ref", "kind": "ref"}]}}
+    out = io.StringIO()
+    print_summary(index, out)
+    assert "docker:x ran on Docker Engine 20.10.24 at unix:///run/qmc-dockerd.sock (engine=docker)" in out.getvalue()
+    assert "ref ran on" not in out.getvalue()
