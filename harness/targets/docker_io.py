@@ -17,7 +17,9 @@ gives) and, through the fd-9 pipe every descendant inherits, the end of its whol
 
 Transports: with `tcpserver` in the image, one tcpserver per session on a fresh port of the
 container's address (`-1` prints the port; the script kills it after its one session).
-Without it, the session is the exec's own stdin/stdout, pumped to a socketpair by a thread.
+Without it, the session is the exec's own stdin/stdout, pumped to a socketpair by a thread
+that reads both streams to their end (the engine copies them separately: on Docker Engine an
+exec's stderr, markers and all, often arrives before the last of its stdout).
 Either way `kill()` kills the exec's process group: exec'd processes lead their own.
 """
 
