@@ -33,22 +33,31 @@ from tests.test_docker_target import IMAGE, run, same_as_ref
 ENGINES = ["podman", "docker"]
 
 
-def engine_for(name: str) -> Any:
+def _require(name: str) -> None:
+    """The engine's tools (and root for a dockerd of our own): in CI a failure, else a skip."""
     if name == "podman":
         needs_tool("podman")
-    else:
-        needs_tool("dockerd")
-        if os.geteuid() != 0 and not os.environ.get("DOCKER_HOST"):
-            (pytest.fail if os.environ.get("CI") else pytest.skip)("a dockerd of our own needs root")
-    return engines.client(name)
+        return
+    needs_tool("dockerd")
+    if os.geteuid() != 0:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("a dockerd of our own needs root")
 
 
 @pytest.fixture(scope="module", params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> Iterator[Any]:
-    api = engine_for(request.param)
+    """The engine; a dockerd these tests started is stopped after them (Podman's service,
+    shared by every run on the machine, is left running as harness/engine.py means it)."""
+    _require(request.param)
+    started = None
+    if request.param == "docker" and not engines._answers(engines.DOCKER_DEFAULT):
+        started = engines.start_dockerd(engines.dockerd_socket())  # None: one answers already
+    api = engines.client(request.param)
     api.qmc_name = request.param
     yield api
     api.close()
+    if started is not None:
+        started.terminate()
+        started.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
