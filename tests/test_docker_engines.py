@@ -149,6 +149,8 @@ def test_the_engine_in_use_is_named(engine: Any, targets: Callable[[str], Target
 def test_an_unknown_engine_is_a_spec_error() -> None:
     with pytest.raises(TargetSpecError, match="engine 'lxc': podman, docker or an API URL"):
         engines.choose("lxc")
+    with pytest.raises(TargetSpecError, match="target 'docker:x,engine=lxc': engine is podman, docker or an"):
+        make_target("docker:x,engine=lxc")
 
 
 def test_without_a_choice_the_reason_is_given(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -71,6 +71,10 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port", "engine"})
     if options.get("transport", "auto") not in ("auto", "tcpserver", "stdio"):
         raise TargetSpecError(f"target {spec!r}: transport is auto, tcpserver or stdio")
+    engine = options.get("engine", "")
+    if engine and engine not in ("podman", "docker") and "://" not in engine:
+        raise TargetSpecError(f"target {spec!r}: engine is podman, docker or an API URL "
+                              "(unix:///run/docker.sock, tcp://HOST:2375)")
     port = options.get("port", "0")
     if not port.isdigit() or int(port) > 65535:
         raise TargetSpecError(f"target {spec!r}: port wants a TCP port number")
@@ -81,7 +85,7 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
         spec, arg, home=options.get("home", ""), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
         tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port),
-        engine=options.get("engine", ""))
+        engine=engine)
     return target
 
 
