@@ -5,6 +5,7 @@
     qmc show CASE-ID
     qmc record --target SPEC --out DIR [--cases GLOB]... [--skip-tag TAG]...
     qmc load [--target SPEC] --messages N --concurrency C [--auth] [--starttls] [--size B] [--duration S]
+    qmc image --from-home DIR --tag TAG [--uids LIST] [--package PKG]... [--engine E]
 
 `run` with no --target is the main job: the catalogue against the reference 1.08 and 1.09
 side by side. Exit status: 0 when no result needs attention (FAILED or ERROR not in the
@@ -261,8 +262,28 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--out", required=True)
     selection(rec)
     rec.set_defaults(func=cmd_record)
+    img = sub.add_parser("image", help="package an installed qmail as an image for the docker: target")
+    img.add_argument("--from-home", required=True, metavar="DIR", help="the qmail home, e.g. /var/qmail")
+    img.add_argument("--tag", required=True, help="the image's name, e.g. localhost/me/eqmail:1.09")
+    img.add_argument("--uids", default="", metavar="LIST",
+                     help="ids the binaries were compiled with, when this machine has no such accounts: "
+                          "USER=UID:GID and GROUP=GID, comma-separated (default: this machine's "
+                          "qmail accounts and the owners of the home's files)")
+    img.add_argument("--package", action="append", default=[], metavar="PKG",
+                     help="one more Debian package to install (repeatable)")
+    img.add_argument("--engine", default="", help="podman, docker or an API URL (default: as for docker:)")
+    img.set_defaults(func=cmd_image)
     register_load(sub)
     return p
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from harness.images.from_home import image_from_home
+
+    line = image_from_home(Path(args.from_home), args.tag, uids=args.uids, packages=tuple(args.package),
+                           engine=args.engine)
+    print(f"built {args.tag}; next:\n  {line}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

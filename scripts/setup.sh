@@ -16,6 +16,9 @@ command -v runc >/dev/null 2>&1 || missing+=(runc)
 [ -x /usr/libexec/podman/catatonit ] || missing+=(catatonit)
 [ -x /usr/lib/podman/netavark ] || missing+=(netavark)
 command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+# docker: targets on Docker Engine too (engine=docker): Debian's dockerd, which
+# harness/targets/engine.py starts on /run/qmc-dockerd.sock when nothing answers on docker.sock
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)  # netavark's firewall
 if ((${#missing[@]})); then

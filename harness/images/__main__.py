@@ -20,10 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("names", nargs="+", choices=sorted(IMAGES), metavar="NAME",
                    help=f"one or more of {', '.join(IMAGES)}")
     b.add_argument("--force-base", action="store_true", help="rebuild the debootstrap base too")
+    b.add_argument("--engine", default="", help="podman, docker or an API URL (default: as docker: "
+                                                "targets choose, see harness/targets/engine.py)")
     args = p.parse_args(argv)
     try:
         for name in args.names:
-            build(name, force_base=args.force_base)
+            build(name, force_base=args.force_base, engine=args.engine)
     except HarnessError as exc:
         print(f"harness.images: {exc}", file=sys.stderr)
         return 1

@@ -18,18 +18,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, TargetFault
 from harness.resources import EQMAIL_REF_DIR, IMAGES_DIR
 from harness.targets.engine import podman_env
 
-__all__ = ["BASE", "IMAGES", "build", "debian_mirror", "image_exists", "engine_cli"]
+__all__ = ["BASE", "CACHE", "IMAGES", "Cli", "base_tarball", "build", "build_image", "debian_mirror",
+           "engine_cli", "image_exists"]
 
 HERE = IMAGES_DIR
 BASE = "localhost/qmc/base:bookworm"
 IMAGES = {name: f"localhost/qmc/{'eqmail-ref' if name == 'ref' else name}:latest"
           for name in ("ref", "postfix", "exim4", "opensmtpd")}
+# the debootstrap tarball, shared by the engines (QMC_CACHE moves it)
+CACHE = Path(os.environ.get("QMC_CACHE", "/var/cache/qmc"))
 SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 # the reference's entry point inside the image, as the console script would be
 ENTRY = '#!/bin/sh\nexec python3 -m eqmail_ref "$@"\n'
@@ -65,58 +69,92 @@ def debian_mirror(sources: tuple[Path, ...] = SOURCES) -> str:
                      "add one to the apt sources, or set QMC_DEBIAN_MIRROR=URL")
 
 
-def engine_cli() -> str:
-    for tool in ("podman", "docker"):
-        if shutil.which(tool):
-            return tool
-    raise BuildError("no container engine: install podman (apt-get install podman runc) or docker")
+@dataclass(frozen=True, kw_only=True)
+class Cli:
+    """The engine's command-line tool and its environment: podman works on its store
+    directly; docker talks to the engine at DOCKER_HOST."""
+
+    argv0: str
+    env: dict[str, str]
 
 
-def _run(argv: list[str], *, stdin: int | None = None, what: str) -> None:
+def engine_cli(engine: str = "") -> Cli:
+    """The CLI for the engine `engine` names (harness/targets/engine.py's choice: podman, docker, a
+    URL, or "" for the default, as docker: targets choose), so that images land in the store
+    the target will use."""
+    from harness.targets.engine import client, is_podman
+
+    try:
+        api = client(engine)
+    except TargetFault as exc:
+        raise BuildError(str(exc)) from None
+    podman, url = is_podman(api), api.qmc_choice.url
+    api.close()
+    if podman:
+        if not shutil.which("podman"):
+            raise BuildError("the podman CLI is missing: apt-get install podman")
+        return Cli(argv0="podman", env=podman_env())  # the CLI works on the service's store
+    if not shutil.which("docker"):
+        raise BuildError("the docker CLI is missing: apt-get install docker.io")
+    # DOCKER_BUILDKIT=0: the classic builder, which every dockerd has (no buildx plugin)
+    return Cli(argv0="docker", env={**os.environ, "DOCKER_HOST": url, "DOCKER_BUILDKIT": "0"})
+
+
+def _run(argv: list[str], cli: Cli, *, stdin: int | None = None, what: str) -> None:
     print("+", shlex.join(argv), flush=True)
     try:
-        done = subprocess.run(argv, stdin=stdin, env=podman_env())
+        done = subprocess.run(argv, stdin=stdin, env=cli.env)
     except OSError as exc:
         raise BuildError(f"{what}: cannot run {argv[0]}: {exc}") from exc
     if done.returncode:
         raise BuildError(f"{what} failed (exit {done.returncode}); the output above says why")
 
 
-def _image_id(ref: str, cli: str | None = None) -> str:
-    argv = [cli or engine_cli(), "image", "inspect", "--format", "{{.Id}}", ref]
-    done = subprocess.run(argv, capture_output=True, env=podman_env())
+def _image_id(ref: str, cli: Cli | None = None) -> str:
+    cli = cli or engine_cli()
+    argv = [cli.argv0, "image", "inspect", "--format", "{{.Id}}", ref]
+    done = subprocess.run(argv, capture_output=True, env=cli.env)
     return done.stdout.decode().strip() if done.returncode == 0 else ""
 
 
-def image_exists(ref: str, cli: str | None = None) -> bool:
+def image_exists(ref: str, cli: Cli | None = None) -> bool:
     return bool(_image_id(ref, cli))
 
 
-def build_base(cli: str, *, force: bool = False) -> None:
-    if not force and image_exists(BASE, cli):
-        print(f"base image {BASE} exists: reused (--force-base rebuilds it)", flush=True)
-        return
+def base_tarball(*, force: bool = False) -> Path:
+    """The debootstrap root as a tar, made once and kept: every engine imports the same one."""
+    tarball = CACHE / "base-bookworm.tar"
+    if tarball.exists() and not force:
+        return tarball
     if not shutil.which("debootstrap"):
         raise BuildError("debootstrap is missing: apt-get install debootstrap")
     if os.geteuid() != 0:
         raise BuildError("debootstrap needs root")
     mirror = os.environ.get("QMC_DEBIAN_MIRROR") or debian_mirror()
+    CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="qmc-base-") as tmp:
         root = Path(tmp) / "rootfs"
-        _run(["debootstrap", "--variant=minbase", "bookworm", str(root), mirror], what="debootstrap")
+        host = Cli(argv0="", env={**os.environ})
+        _run(["debootstrap", "--variant=minbase", "bookworm", str(root), mirror], host, what="debootstrap")
         # apt lists and downloaded .debs are 80 MB the images never need
         for junk in (root / "var/lib/apt/lists", root / "var/cache/apt/archives"):
             for entry in junk.glob("*"):
                 if entry.is_file():
                     entry.unlink()
-        print(f"+ tar -C {root} -c . | {cli} import - {BASE}", flush=True)
-        tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-        assert tar.stdout is not None
-        try:
-            _run([cli, "import", "-", BASE], stdin=tar.stdout.fileno(), what="import of the base")
-        finally:
-            tar.stdout.close()
-            tar.wait()
+        partial = tarball.with_suffix(f".{os.getpid()}.part")
+        _run(["tar", "-C", str(root), "-cf", str(partial), "."], host, what="tar of the debootstrap root")
+        partial.replace(tarball)
+    return tarball
+
+
+def build_base(cli: Cli, *, force: bool = False) -> None:
+    if not force and image_exists(BASE, cli):
+        print(f"base image {BASE} exists: reused (--force-base rebuilds it)", flush=True)
+        return
+    tarball = base_tarball(force=force)
+    print(f"+ {cli.argv0} import - {BASE} < {tarball}", flush=True)
+    with open(tarball, "rb") as data:
+        _run([cli.argv0, "import", "-", BASE], cli, stdin=data.fileno(), what="import of the base")
 
 
 def _context(name: str, tmp: Path) -> Path:
@@ -131,21 +169,26 @@ def _context(name: str, tmp: Path) -> Path:
     return tmp / "Containerfile"
 
 
-def build(name: str, *, force_base: bool = False) -> str:
-    """Build image `name` (ref, postfix, exim4, opensmtpd); returns its reference."""
+def build(name: str, *, force_base: bool = False, engine: str = "") -> str:
+    """Build image `name` (ref, postfix, exim4, opensmtpd) in the store of the engine `engine`
+    names (harness/targets/engine.py; "" for the default); returns its reference."""
     if name not in IMAGES:
         raise BuildError(f"unknown image {name!r}: one of {', '.join(IMAGES)}")
-    cli = engine_cli()
+    cli = engine_cli(engine)
     build_base(cli, force=force_base)
     before = _image_id(IMAGES[name], cli)
     with tempfile.TemporaryDirectory(prefix="qmc-build-") as tmp:
         containerfile = _context(name, Path(tmp))
-        # --network host: RUN apt-get resolves and fetches as this machine does (a bridge may
-        # not reach the resolver in resolv.conf); nothing else runs during a build
-        _run([cli, "build", "--network", "host", "-t", IMAGES[name], "-f", str(containerfile), tmp],
-             what=f"build of {IMAGES[name]}")
+        build_image(cli, IMAGES[name], containerfile, Path(tmp))
     if before and before != _image_id(IMAGES[name], cli):
         # the previous build, now untagged: drop it unless a container still uses it
-        subprocess.run([cli, "rmi", before], capture_output=True, env=podman_env())
+        subprocess.run([cli.argv0, "rmi", before], capture_output=True, env=cli.env)
     print(f"built {IMAGES[name]}", file=sys.stderr, flush=True)
     return IMAGES[name]
+
+
+def build_image(cli: Cli, tag: str, containerfile: Path, context: Path) -> None:
+    # --network host: RUN apt-get resolves and fetches as this machine does (a bridge may
+    # not reach the resolver in resolv.conf); nothing else runs during a build
+    _run([cli.argv0, "build", "--network", "host", "-t", tag, "-f", str(containerfile), str(context)], cli,
+         what=f"build of {tag}")

@@ -111,6 +111,8 @@ def _summary(index: dict[str, Any], targets: list[str]) -> str:
         counts = index["summary"].get(name, {})
         desc = described.get(name, {})
         about = f"{desc.get('kind', '?')}, compared with the eQmail {desc.get('reference', '?')} reference"
+        if desc.get("engine"):  # docker: targets say which engine ran them (harness/targets/engine.py)
+            about += f", on {desc['engine']}"
         cells = "".join(
             f'<td class="n{" v-" + v if counts.get(v) else ""}"><button type="button" data-verdict="{v}" '
             f'data-target="{_esc(name)}" title="show {v} rows">{counts.get(v, 0)}</button></td>'

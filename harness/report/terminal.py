@@ -43,6 +43,9 @@ def print_summary(index: dict[str, Any], out: TextIO = sys.stdout, limit: int = 
     for target, counts in index["summary"].items():
         out.write(f"{target:<{width}}  " + "  ".join(f"{counts.get(v, 0):>{max(len(v), 4)}}" for v in shown)
                   + "\n")
+    for described in index["run"].get("targets", []):
+        if described.get("engine"):  # docker: targets: which engine, never left to guess
+            out.write(f"  {described['name']} ran on {described['engine']}\n")
     attention = [r for r in index["results"] if r["verdict"] in BAD and not r["known"]]
     for r in attention[:limit]:
         out.write(f"  {r['verdict']:<7} {r['target']}  {r['id']}  {r['title']}: {r['reason']}\n")

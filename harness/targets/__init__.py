@@ -1,6 +1,7 @@
 """Targets by spec string (testinfra-style): `ref`, `ref:1.09`, `exec:/var/qmail`,
 `docker:IMAGE`, `tcp:HOST:PORT`, `golden:DIR`. Options follow commas: `ref:1.09,no-tls`,
-`exec:/var/qmail,smtpd=/opt/bin/qmail-smtpd,version=1.09`, `docker:local/eqmail:1,home=/opt/qmail`,
+`exec:/var/qmail,smtpd=/opt/bin/qmail-smtpd,version=1.09`,
+`docker:local/eqmail:1,home=/opt/qmail,engine=docker`,
 `exec:/opt/qmail,no-domainbindings` (a build without that patch: its cases are not applicable).
 """
 
@@ -77,10 +78,14 @@ def _exec(spec: str, arg: str, options: dict[str, str]) -> Target:
 def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.docker_ import DockerTarget
 
-    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port",
-                                  *PATCH_OPTIONS})
+    _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port", "engine",
+                           *PATCH_OPTIONS})
     if options.get("transport", "auto") not in ("auto", "tcpserver", "stdio"):
         raise TargetSpecError(f"target {spec!r}: transport is auto, tcpserver or stdio")
+    engine = options.get("engine", "")
+    if engine and engine not in ("podman", "docker") and "://" not in engine:
+        raise TargetSpecError(f"target {spec!r}: engine is podman, docker or an API URL "
+                              "(unix:///run/docker.sock, tcp://HOST:2375)")
     port = options.get("port", "0")
     if not port.isdigit() or int(port) > 65535:
         raise TargetSpecError(f"target {spec!r}: port wants a TCP port number")
@@ -88,9 +93,10 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
         raise TargetSpecError(f"target {spec!r}: docker: wants an image, "
                               "e.g. docker:localhost/qmc/eqmail-ref:latest")
     target: Target = DockerTarget(
-        spec, arg, home=options.get("home", "/var/qmail"), smtpd=options.get("smtpd", ""),
+        spec, arg, home=options.get("home", ""), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
-        tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port))
+        tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port),
+        engine=engine)
     target.lacks = _lacks(options)
     return target
 

@@ -1,6 +1,6 @@
 """`docker:IMAGE`: an MTA in a container image, driven through the Docker Engine API (the
-`docker` SDK); Podman's Docker-compatible service works unchanged (harness/targets/engine.py starts
-one when there is no DOCKER_HOST).
+`docker` SDK): Docker Engine or Podman's Docker-compatible service (harness/targets/engine.py
+chooses, starts one when it is ours to start, and the target says which).
 
 start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
 so that we reach the container; no route out) and one container on it that only waits; it
@@ -31,8 +31,10 @@ image's own command, and each session is a TCP connection to that port, as for a
 target (harness.runner.on_the_wire): the harness gives it no files, so it runs the cases of
 the plain default profile, compared on the wire. For side-by-side baselines of other MTAs.
 
-Spec options: `home=`, `smtpd=`, `remote=`, `version=1.09`, `no-tls`, `transport=auto|tcpserver|
-stdio` (auto: tcpserver when the image has one), `port=`.
+Spec options: `home=` (default: the image's org.qmail-conformance.home label, which `qmc image
+--from-home` sets, else /var/qmail), `smtpd=`, `remote=`, `version=1.09`, `no-tls`,
+`transport=auto|tcpserver|stdio` (auto: tcpserver when the image has one), `port=`,
+`engine=podman|docker|URL` (harness/targets/engine.py: which engine, printed when the target starts).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import random
 import secrets
 import shlex
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -57,7 +60,7 @@ from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
 from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
 from harness.targets.docker_net import NoOutgoing, prepare
-from harness.targets.engine import client
+from harness.targets.engine import client, describe
 from harness.targets.tcp import ServerConnection
 
 __all__ = ["DockerTarget", "RUN_LABEL"]
@@ -65,6 +68,7 @@ __all__ = ["DockerTarget", "RUN_LABEL"]
 RUN_LABEL = "org.qmail-conformance.run"
 KIND_LABEL = "org.qmail-conformance.kind"
 PORT_LABEL = "org.qmail-conformance.port"
+HOME_LABEL = "org.qmail-conformance.home"
 _SERVER_START = 90.0  # seconds an image's own server may take to greet
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
@@ -111,9 +115,9 @@ def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
 class DockerTarget(Target):
     kind = "docker"
 
-    def __init__(self, spec: str, image: str, *, home: str = "/var/qmail", smtpd: str = "",
+    def __init__(self, spec: str, image: str, *, home: str = "", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
-                 transport: str = "auto", port: int = 0) -> None:
+                 transport: str = "auto", port: int = 0, engine: str = "") -> None:
         self.spec = spec
         self.name = spec
         self.image = image
@@ -123,6 +127,8 @@ class DockerTarget(Target):
         self.ref = RefOptions(version=version, tls_build=tls_build)
         self.transport = transport  # auto: tcpserver when the image has it, else stdio
         self.port = port  # > 0: the image runs its own server there (see the module text)
+        self.engine_choice = engine  # podman, docker, an API URL or "" (harness/targets/engine.py)
+        self.engine_text = ""
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -144,7 +150,10 @@ class DockerTarget(Target):
     def start(self) -> None:
         if self.container is not None:
             return
-        self.engine = client()
+        self.engine = client(self.engine_choice)
+        # which engine, and why, before anything else: two engines may hold different images
+        self.engine_text = describe(self.engine)
+        print(f"qmc: {self.spec}: engine {self.engine_text}", file=sys.stderr, flush=True)
         try:
             self._start()
         except BaseException:
@@ -161,6 +170,8 @@ class DockerTarget(Target):
                                   "python -m harness.images build ref (local images are named "
                                   "localhost/...)") from None
         self.reference = labels.get(KIND_LABEL) == "eqmail-ref" and not self.smtpd_path
+        # `qmc image --from-home` labels the image with its home (harness/images/from_home.py)
+        self.home = self.home or str(labels.get(HOME_LABEL) or "/var/qmail")
         if not self.port and str(labels.get(PORT_LABEL, "")).isdigit() and not self.smtpd_path:
             self.port = int(labels[PORT_LABEL])
         self.network = self._network()
@@ -285,6 +296,9 @@ class DockerTarget(Target):
             except Exception:  # noqa: BLE001, S110 - stop never raises; leftovers are labelled
                 pass
         self.container = self.network = None
+
+    def describe(self) -> dict[str, str]:
+        return {**super().describe(), "engine": self.engine_text or self.engine_choice or "default"}
 
     # -- files -------------------------------------------------------------------------------
     def _dir(self, local: Path) -> str:

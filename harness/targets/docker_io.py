@@ -17,7 +17,9 @@ gives) and, through the fd-9 pipe every descendant inherits, the end of its whol
 
 Transports: with `tcpserver` in the image, one tcpserver per session on a fresh port of the
 container's address (`-1` prints the port; the script kills it after its one session).
-Without it, the session is the exec's own stdin/stdout, pumped to a socketpair by a thread.
+Without it, the session is the exec's own stdin/stdout, pumped to a socketpair by a thread
+that reads both streams to their end (the engine copies them separately: on Docker Engine an
+exec's stderr, markers and all, often arrives before the last of its stdout).
 Either way `kill()` kills the exec's process group: exec'd processes lead their own.
 """
 
@@ -238,15 +240,19 @@ class TcpRunning(_ExecRunning):
 
 class StdioRunning(_ExecRunning):
     """No tcpserver: the exec's stdin/stdout are the session, pumped from a socketpair. The
-    client sees the end of the session when the program's exit marker arrives (the exec
-    stream cannot tell the end of stdout apart from the end of the whole exec)."""
+    client sees the end of the session at the end of the exec's output, never at the exit
+    marker: the engine copies stdout and stderr separately, and Docker Engine delivers an
+    exec's stderr before its stdout in about a quarter of execs, so stdout may still be on
+    its way when the marker arrives (only the end of the whole stream ends both)."""
 
     def __init__(self, engine: Any, container: Any, script: str, token: str) -> None:
         super().__init__(engine, container, script, token, stdin=True)
         self.sock, self.theirs = socket.socketpair()
         self.exit: bytes | None = None
         self.failed: BaseException | None = None
-        self.done = threading.Event()
+        self.exited = threading.Event()  # the exit marker arrived (or the stream ended)
+        self.done = threading.Event()  # the exec's output ended: both streams read to the end
+        self.client_gone = False
         threading.Thread(target=self._to_container, daemon=True).start()
         threading.Thread(target=self._from_container, daemon=True).start()
 
@@ -261,10 +267,28 @@ class StdioRunning(_ExecRunning):
         except OSError:
             pass
 
-    def _from_container(self) -> None:
+    def _to_client(self, data: bytes) -> None:
+        """Session output for the client; once it has closed its end (a client that stops
+        reading, e.g. after a failed TLS handshake) the rest is dropped, as a socket's would
+        be, and the markers are still read."""
+        if self.client_gone:
+            return
         try:
-            marker = b"QMC-EXIT-" + self.token + b" "
-            self.exit = self.stream.until(marker, time.monotonic() + 86400, self.theirs.sendall)
+            self.theirs.sendall(data)
+        except OSError:
+            self.client_gone = True
+
+    def _from_container(self) -> None:
+        marker = b"QMC-EXIT-" + self.token + b" "
+        try:
+            while (got := self.stream.frame(time.monotonic() + 86400)) is not None:
+                if got[0] == 1:
+                    self._to_client(got[1])
+                elif self.exit is None:
+                    at = self.stream.stderr.find(marker)
+                    if at >= 0 and b"\n" in self.stream.stderr[at:]:
+                        self.exit = self.stream.stderr[at + len(marker):].split(b"\n", 1)[0].strip()
+                        self.exited.set()
             self.pid = self.stream.stderr.split(b"QMC-PID ", 1)[-1].split(b"\n", 1)[0].strip()
         except BaseException as exc:  # noqa: BLE001 - reported by finish()
             self.failed = exc
@@ -273,10 +297,11 @@ class StdioRunning(_ExecRunning):
                 self.theirs.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            self.exited.set()
             self.done.set()
 
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
-        if not self.done.wait(timeout):
+        if not self.exited.wait(timeout):
             raise TimeoutError
         if self.exit is None:
             raise TargetFault(f"the container ended the session without an exit status: "
@@ -284,8 +309,11 @@ class StdioRunning(_ExecRunning):
         return int(self.exit), self.program_stderr()
 
     def wait_tree(self, timeout: float) -> bool:
-        self.done.wait(timeout)
-        return super().wait_tree(timeout)
+        # the pump thread reads the stream to its end, the tree marker included
+        if not self.done.wait(timeout):
+            return False
+        self.stream.close()
+        return b"QMC-TREE-" + self.token in self.stream.stderr
 
     def kill(self) -> None:
         if not self.pid:
