@@ -91,6 +91,10 @@ def applicable(case: Case, target: Target) -> str:
                 "(it runs the cases of the plain default profile)")
     if case.kind == CaseKind.REMOTE and not target.runs_remote:
         return target.no_remote
+    if case.client is not None:
+        from harness.clients import unavailable
+
+        return unavailable(case.client)
     return ""
 
 
