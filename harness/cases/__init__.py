@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from harness.cases.load import CATALOGUE_DIR, load_catalogue, load_file, select
 from harness.cases.model import (
+                                 CLIENTS,
                                  PINS,
                                  REMOTE_PINS,
                                  SMTPD_PINS,
@@ -14,7 +15,6 @@ from harness.cases.model import (
                                  Alternative,
                                  Case,
                                  CaseKind,
-                                 CLIENTS,
                                  Catalogue,
                                  ClientAuth,
                                  ClientScript,

@@ -42,7 +42,8 @@ def _auth(raw: Any) -> ClientAuth:
     got = table(raw, path, "script.auth")
     unknown = sorted(set(got) - set(_AUTH_KEYS))
     if unknown:
-        raise Bad((*path, unknown[0]), f"script.auth: unknown key '{unknown[0]}' (known: {', '.join(_AUTH_KEYS)})")
+        raise Bad((*path, unknown[0]),
+                  f"script.auth: unknown key '{unknown[0]}' (known: {', '.join(_AUTH_KEYS)})")
     mechanism = text(got.get("mechanism", "any"), (*path, "mechanism"), "script.auth.mechanism")
     if mechanism not in AUTH_MECHANISMS:
         raise Bad((*path, "mechanism"), f"script.auth.mechanism must be one of {', '.join(AUTH_MECHANISMS)}")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cases.check import Bad, Checker, Path_, case_headers, flag, strings, table, text
+from harness.cases.client_script import parse_client
 from harness.cases.model import (
     PINS,
     REMOTE_PINS,
@@ -39,7 +40,6 @@ from harness.cases.model import (
     Zone,
     to_bytes,
 )
-from harness.cases.client_script import parse_client
 from harness.cases.tables import parse_relays, parse_zone
 
 __all__ = ["load_catalogue", "load_file", "select", "CATALOGUE_DIR"]
@@ -228,7 +228,8 @@ def _parse_case(raw: dict[str, Any], source: str, line: int, check: Checker) -> 
             if key in raw:
                 check.add((key,), f"'{key}' does not go with 'client' (a real client plays the script)")
         if "client" not in raw or "script" not in raw:
-            check.add(("script",) if "script" in raw else ("client",), "a client case needs both 'client' and 'script'")
+            check.add(("script",) if "script" in raw else ("client",),
+                      "a client case needs both 'client' and 'script'")
         else:
             client = check.run(("script",), lambda: parse_client(raw["client"], raw["script"], check))
     elif kind == CaseKind.SMTPD:

@@ -143,7 +143,8 @@ def _swaks(sock: socket.socket, script: ClientScript, timeout: float, data: str)
         argv.append("--tls" if script.starttls == "required" else "--tls-optional")
     if script.auth is not None:
         mechanism = [] if script.auth.mechanism == "any" else [script.auth.mechanism]
-        argv += ["--auth", *mechanism, "--auth-user", script.auth.user, "--auth-password", script.auth.password]
+        argv += ["--auth", *mechanism, "--auth-user", script.auth.user,
+                 "--auth-password", script.auth.password]
     if script.pipelining:
         argv.append("--pipeline")
     if not script.send:
