@@ -49,9 +49,17 @@ def _run_smtpd(target: Target, case: Case, profiles: dict[str, Profile], workdir
     running = target.smtpd(fx)
     try:
         try:
-            t.exchanges, tls = drive(running.sock, case.steps, case.timeout, smtps="SMTPS" in case.env)
-            if tls:
-                t.observations["tls"] = f"{tls['version']} {tls['cipher']}".encode()
+            if case.client is not None:  # category 10: a real client plays the session
+                from harness.clients import ClientHang, play
+
+                try:
+                    t.exchanges = play(running.sock, case.client, case.timeout, fx.local)
+                except ClientHang as exc:
+                    raise StepTimeout(str(exc), []) from exc
+            else:
+                t.exchanges, tls = drive(running.sock, case.steps, case.timeout, smtps="SMTPS" in case.env)
+                if tls:
+                    t.observations["tls"] = f"{tls['version']} {tls['cipher']}".encode()
         except StepTimeout as exc:
             t.exchanges = exc.args[1]
             t.error = f"hang: {exc.args[0]}"

@@ -91,6 +91,12 @@ def applicable(case: Case, target: Target) -> str:
                 "(it runs the cases of the plain default profile)")
     if case.kind == CaseKind.REMOTE and not target.runs_remote:
         return target.no_remote
+    if case.client is not None:
+        from harness.clients import unavailable
+
+        why = unavailable(case.client)
+        if why:
+            return why
     return target.cannot_run(case)
 
 

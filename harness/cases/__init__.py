@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from harness.cases.load import CATALOGUE_DIR, load_catalogue, load_file, select
 from harness.cases.model import (
+                                 CLIENTS,
                                  PINS,
                                  REMOTE_PINS,
                                  SMTPD_PINS,
@@ -15,6 +16,8 @@ from harness.cases.model import (
                                  Case,
                                  CaseKind,
                                  Catalogue,
+                                 ClientAuth,
+                                 ClientScript,
                                  DnsEntry,
                                  Expectation,
                                  Grade,
@@ -33,11 +36,11 @@ __all__ = [
     "Case", "Step", "RemoteJob", "Expectation", "Alternative", "RelayPlan", "RelayAction", "Greet",
     "ScriptItem", "DnsEntry", "Zone", "Catalogue", "StepKind", "CaseKind", "Grade",
     "load_catalogue", "load_file", "select", "to_bytes", "CATALOGUE_DIR", "VERSIONS", "PINS",
-    "SMTPD_PINS", "REMOTE_PINS",
+    "SMTPD_PINS", "REMOTE_PINS", "ClientScript", "ClientAuth", "CLIENTS", "CLIENT",
     "SEND", "STARTTLS", "CRAM_MD5", "CLOSE", "SMTPD", "REMOTE", "STRICT", "INFORMATIONAL",
 ]
 
 # the enum members under their old names
 SEND, STARTTLS, CRAM_MD5, CLOSE = StepKind.SEND, StepKind.STARTTLS, StepKind.CRAM_MD5, StepKind.CLOSE
-SMTPD, REMOTE = CaseKind.SMTPD, CaseKind.REMOTE
+SMTPD, REMOTE, CLIENT = CaseKind.SMTPD, CaseKind.REMOTE, CaseKind.CLIENT
 STRICT, INFORMATIONAL = Grade.STRICT, Grade.INFORMATIONAL

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cases.check import Bad, Checker, Path_, case_headers, flag, strings, table, text
+from harness.cases.client_script import parse_client
 from harness.cases.model import (
     PINS,
     REMOTE_PINS,
@@ -29,6 +30,7 @@ from harness.cases.model import (
     Case,
     CaseKind,
     Catalogue,
+    ClientScript,
     Expectation,
     Grade,
     RelayPlan,
@@ -46,7 +48,8 @@ __all__ = ["load_catalogue", "load_file", "select", "CATALOGUE_DIR"]
 
 _ID = re.compile(r"^\d+(\.\d+)+$")
 _CASE_KEYS = ("id", "title", "spec", "tags", "versions", "grade", "profile", "files", "env", "args",
-              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "timeout", "tls_build")
+              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "timeout", "tls_build",
+              "client", "script")
 _STEP_KEYS = ("send", "replies", "starttls", "cram_md5", "close", "tls_version", "ciphers", "client_cert")
 _STEP_ACTIONS = ("send", "starttls", "cram_md5", "close")
 _STEP_OPTIONS = {"send": ("replies",), "starttls": ("tls_version", "ciphers", "client_cert"),
@@ -213,12 +216,23 @@ def _parse_case(raw: dict[str, Any], source: str, line: int, check: Checker) -> 
     grade_text = check.run(("grade",), lambda: text(raw.get("grade", "strict"), ("grade",), "grade"))
     if grade_text is not None and grade_text.upper() not in Grade.__members__:
         check.add(("grade",), "grade must be 'strict' or 'informational'")
-    kind = CaseKind.REMOTE if "remote" in raw else CaseKind.SMTPD
+    kind = (CaseKind.REMOTE if "remote" in raw else CaseKind.CLIENT if "client" in raw or "script" in raw
+            else CaseKind.SMTPD)
     remote = check.run(("remote",), lambda: _remote(raw["remote"], check)) if "remote" in raw else None
     steps: tuple[Step, ...] | None = ()
     relay: tuple[RelayPlan, ...] | None = ()
     dns: Zone | None = Zone()
-    if kind == CaseKind.SMTPD:
+    client: ClientScript | None = None
+    if kind == CaseKind.CLIENT:
+        for key in ("input", "steps", "remote", "relay", "dns"):
+            if key in raw:
+                check.add((key,), f"'{key}' does not go with 'client' (a real client plays the script)")
+        if "client" not in raw or "script" not in raw:
+            check.add(("script",) if "script" in raw else ("client",),
+                      "a client case needs both 'client' and 'script'")
+        else:
+            client = check.run(("script",), lambda: parse_client(raw["client"], raw["script"], check))
+    elif kind == CaseKind.SMTPD:
         for key in ("relay", "dns"):
             if key in raw:
                 check.add((key,), f"'{key}' belongs to qmail-remote cases (with 'remote')")
@@ -257,7 +271,7 @@ def _parse_case(raw: dict[str, Any], source: str, line: int, check: Checker) -> 
     assert expect is not None and accept is not None
     return Case(id=case_id, source=source, line=line, kind=kind, versions=versions,
                 grade=Grade[grade_text.upper()], steps=steps, expect=expect, accept=accept,
-                remote=remote, relay=relay, dns=dns, **simple)
+                remote=remote, relay=relay, dns=dns, client=client, **simple)
 
 
 def _timeout(value: Any) -> float:

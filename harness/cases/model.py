@@ -16,7 +16,8 @@ from enum import StrEnum
 __all__ = [
     "StepKind", "CaseKind", "Grade", "RelayAction", "Greet", "ScriptItem", "Step", "RemoteJob",
     "Expectation", "Alternative", "RelayPlan", "DnsEntry", "Zone", "Case", "Catalogue", "to_bytes",
-    "VERSIONS", "PINS", "SMTPD_PINS", "REMOTE_PINS", "RCODES", "RECORD_TYPES",
+    "VERSIONS", "PINS", "SMTPD_PINS", "REMOTE_PINS", "RCODES", "RECORD_TYPES", "ClientAuth", "ClientScript",
+    "CLIENTS", "STARTTLS_MODES", "AUTH_MECHANISMS",
 ]
 
 VERSIONS = ("1.08", "1.09")
@@ -41,6 +42,7 @@ class StepKind(StrEnum):
 class CaseKind(StrEnum):
     SMTPD = "SMTPD"  # a client session against qmail-smtpd
     REMOTE = "REMOTE"  # a qmail-remote run against fake relays and a fake DNS server
+    CLIENT = "CLIENT"  # a real client library or tool drives a qmail-smtpd session (category 10)
 
 
 class Grade(StrEnum):
@@ -72,6 +74,38 @@ class RemoteJob:
     sender: str
     recipients: tuple[str, ...]
     message: bytes
+
+
+# The real clients of category 10 (harness/clients/) and what their scripts may ask
+CLIENTS = ("smtplib", "aiosmtplib", "openssl-s_client", "swaks")
+STARTTLS_MODES = ("no", "opportunistic", "required")  # opportunistic: only if advertised
+AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "any")  # any: the client picks (smtplib's login())
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientAuth:
+    mechanism: str
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientScript:
+    """What a real client does in a category-10 case: connect (the session socket), EHLO
+    as `helo`, STARTTLS as `starttls` says, AUTH if `auth`, then send `message` from
+    `sender` to `recipients` with `mail_options`, then QUIT. Addresses are text (what a
+    library is given), the message bytes."""
+
+    client: str
+    sender: str = "joe@example.org"
+    recipients: tuple[str, ...] = ("rcpt@example.org",)
+    message: bytes = b"Subject: t\r\n\r\nhi\r\n"
+    mail_options: tuple[str, ...] = ()
+    starttls: str = "no"
+    auth: ClientAuth | None = None
+    helo: str = "client.test"
+    pipelining: bool = False  # swaks --pipeline; the libraries do not pipeline
+    send: bool = True  # False: the session ends after AUTH (a login-only script)
 
 
 # What can be pinned, per case kind: the observations the pipeline records for it
@@ -211,6 +245,7 @@ class Case:
     note: str = ""
     timeout: float = 10.0
     tls_build: bool | None = None  # only for targets built with (True) or without (False) TLS
+    client: ClientScript | None = None  # category 10: a real client plays this (kind CLIENT)
 
     @property
     def category(self) -> int:
@@ -218,6 +253,8 @@ class Case:
 
     @property
     def needs_tls(self) -> bool:
+        # a client case gets its certificate from its profile (`tls`): without one the
+        # server does not offer STARTTLS, which is a case of its own
         return any(s.kind == StepKind.STARTTLS for s in self.steps) or "SMTPS" in self.env
 
     def where(self) -> str:

@@ -29,6 +29,7 @@ CATEGORIES = {
     3: "DATA, transparency, bare LF, hops, databytes, queue codes", 4: "AUTH",
     5: "STARTTLS, SMTPS, ciphers", 6: "qmail-spp", 7: "qmail-remote routing and relay AUTH",
     8: "domainbindings, source IPv4", 9: "limits, robustness, smuggling, ambiguity",
+    10: "client interop: smtplib, aiosmtplib, openssl s_client, swaks",
 }
 _esc = html.escape
 SHORT = {Verdict.OK: "OK", Verdict.ACCEPTED: "ACC", Verdict.NON_STRICT: "NS", Verdict.INFORMATIONAL: "INFO",
