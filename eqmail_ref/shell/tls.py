@@ -34,7 +34,7 @@ from eqmail_ref.effects import ClientCert, StartTls, TlsResult
 from eqmail_ref.shell import openssl
 from eqmail_ref.shell.transport import ClientGone, FdTransport
 
-__all__ = ["TlsTransport", "start_tls", "client_cert"]
+__all__ = ["TlsTransport", "start_tls", "tls_init_failure", "client_cert"]
 
 _RSA_KEY = re.compile(rb"-----BEGIN (RSA )?PRIVATE KEY-----")
 
@@ -170,6 +170,14 @@ def _send(raw: FdTransport, outgoing: ssl.MemoryBIO) -> None:
     pending = outgoing.read()
     if pending:
         raw.write(pending)
+
+
+def tls_init_failure(home: Path, ciphers: bytes, queue: openssl.ErrorQueue | None = None) -> TlsResult | None:
+    """tls_init() up to the handshake: the failure qmail-smtpd answers with 454 before any
+    TLS byte (a missing certificate, no key), or None when a handshake would start. All a
+    session without a socket (the reference in-process) can know of STARTTLS."""
+    ctx = _server_context(home, ciphers, queue if queue is not None else openssl.ErrorQueue())
+    return ctx if isinstance(ctx, TlsResult) else None
 
 
 def start_tls(request: StartTls, raw: FdTransport, home: Path, timeout: float, *,

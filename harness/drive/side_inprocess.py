@@ -20,10 +20,12 @@ from types import FrameType
 from typing import Any
 
 from eqmail_ref.controls import SmtpdControls, StartupFailure, load_smtpd_controls
-from eqmail_ref.effects import CheckPassword, Close, Request, Sleep
+from eqmail_ref.effects import CheckPassword, Close, Request, Sleep, StartTls
 from eqmail_ref.inprocess import Answers, InProcessSession, Transcript
+from eqmail_ref.shell import openssl
 from eqmail_ref.shell.ipme import local_ipv4_addresses
 from eqmail_ref.shell.session import system_clock  # (seconds, UTC offset): the Received date
+from eqmail_ref.shell.tls import tls_init_failure
 from eqmail_ref.smtpd import SmtpServer
 from eqmail_ref.versions import get_version
 from harness.drive.side import Ending, Pending, Run, session_case
@@ -35,13 +37,22 @@ _SIGSEGV = 128 + signal.SIGSEGV  # how a modelled crash of eQmail shows as an ex
 
 
 class _StubAnswers(InProcessSession):
-    """Answers checkpassword as fixtures/bin/checkpassword-stub does with the home's users."""
+    """Answers checkpassword as fixtures/bin/checkpassword-stub does with the home's users,
+    and STARTTLS as far as a session without a socket can: tls_init()'s failures before the
+    handshake (a missing certificate, no key) exactly as the process shell gives them."""
 
     users: dict[bytes, bytes] = {}
+    home: Path | None = None
+    tls_errors: openssl.ErrorQueue | None = None  # one eQmail process, one OpenSSL error queue
 
     def _answer(self, request: Request[Any]) -> object:
         if isinstance(request, CheckPassword):
             self.answers = Answers(queue_pid=self.answers.queue_pid, password_ok=self._check(request.data))
+        if isinstance(request, StartTls) and self.home is not None:
+            self.tls_errors = self.tls_errors or openssl.ErrorQueue()
+            failed = tls_init_failure(self.home, request.ciphers, self.tls_errors)
+            if failed is not None:
+                return failed
         return super()._answer(request)
 
     def _check(self, fd3: bytes) -> bool:
@@ -84,7 +95,7 @@ class RefWorld:
                             version=self.version, checkpassword=tuple(self.fixture.args), ipme=self.ipme,
                             pid=4242, tls_build=self.tls_build, auth_sleep=0.0, startup_error=self.error)
         session = _StubAnswers(server, Answers(queue_pid=4243))
-        session.users = self.users
+        session.users, session.home = self.users, self.dir
         return session
 
     def close(self) -> None:

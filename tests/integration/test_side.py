@@ -102,6 +102,22 @@ def test_a_whole_session_through_both_sides(reference: InProcessSide, target: Ta
     assert got.status == ref.status == 0 and not got.hang and not ref.hang
 
 
+def test_starttls_without_a_certificate_in_process_as_in_a_process(reference: InProcessSide,
+                                                                   target: Target) -> None:
+    """The in-process reference cannot handshake, but it fails tls_init() before any TLS
+    byte exactly as the process does (a fuzz finding against real eQmail 1.09: it said
+    'unable to initialize ctx' where the real program said 'missing certificate: ...')."""
+    session = b"STARTTLS\r\nSTARTTLS\r\nQUIT\r\n"  # twice: the error queue carries over
+    ref = reference.run(session)
+    side = TargetSide(target, timeout=20.0)
+    try:
+        got = side.run(session)
+    finally:
+        side.shutdown()
+    assert b"454 TLS missing certificate: error:" in ref.output
+    assert got.output == ref.output
+
+
 def test_a_program_that_stops_answering_is_a_hang_step_by_step_and_whole(tmp_path: Path) -> None:
     mute = CommandTarget(["sh", "-c", "printf '220 mute\\r\\n'; exec sleep 60"])
     side = TargetSide(mute, timeout=0.3)
