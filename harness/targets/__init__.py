@@ -18,6 +18,9 @@ VERSIONS = ("1.08", "1.09")
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     """`kind:arg,opt=v,flag` -> (kind, arg, {opt: v, flag: ""})."""
     kind, _, rest = spec.strip().partition(":")
+    if "," in kind:  # `ref,auth-sleep=5`: options and no argument
+        kind, _, options_only = kind.partition(",")
+        rest = "," + options_only + (":" + rest if rest else "")
     arg, *opts = rest.split(",") if rest else [""]
     options: dict[str, str] = {}
     for opt in opts:
