@@ -13,7 +13,8 @@ target that keeps the pause (exec:, docker:, `ref,auth-sleep=5`) those cases wou
 CPU lane's few workers asleep. A pair whose reference shows that failed AUTH (the
 reference runs with the pause off, so knowing costs nothing) runs its target session in
 the waiting lane, a second pool of `waiting` threads: they sleep side by side while the
-CPU lane goes on, so the pauses cost about one pause, not one per case. Each result
+CPU lane goes on, so the pauses cost about one pause, not one per case. Pairs whose client
+tries AUTH at all are handed out first, so that the pauses begin early in the run. Each result
 records its lane and when its target session started and ended (`CaseResult.timing`).
 
 Ctrl-C stops handing out new work, lets running cases end (each is bounded by its
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cases import Case, CaseKind
+from harness.cases import Case, CaseKind, StepKind
 from harness.diff import Difference, diff, normalized
 from harness.execute import run_case_on
 from harness.fixtures import Profile, load_profiles
@@ -125,6 +126,11 @@ def pauses_after_auth(reference: Transcript) -> bool:
     """Will a target that keeps eQmail's pause sleep in this case? Yes when the reference
     answered a failed AUTH: checkpassword said no, qmail-smtpd slept, then said 535."""
     return FAILED_AUTH in reference.received
+
+
+def _may_pause(case: Case) -> bool:
+    """A cheap hint, before the reference has run: does the client try AUTH at all?"""
+    return any(step.kind == StepKind.CRAM_MD5 or b"AUTH" in step.data.upper() for step in case.steps)
 
 
 def _keeps_pause(target: Target) -> bool:
@@ -267,7 +273,12 @@ class Runner:
             with ThreadPoolExecutor(self.jobs, thread_name_prefix="qmc") as pool, \
                     ThreadPoolExecutor(self.waiting, thread_name_prefix="qmc-waiting") as waiting:
                 self._waiting_pool = waiting
-                futures = [pool.submit(self._guarded, c, t) for c, t in self.pairs()]
+                pairs = self.pairs()
+                # pairs that may pause are handed out first, so that their pauses begin early
+                # and overlap the rest of the run; results still come in the pairs' order
+                first = sorted(range(len(pairs)), key=lambda n: not _may_pause(pairs[n][0]))
+                submitted = {n: pool.submit(self._guarded, *pairs[n]) for n in first}
+                futures = [submitted[n] for n in range(len(pairs))]
                 done = 0
                 try:
                     for fut in futures:
