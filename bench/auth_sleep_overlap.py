@@ -1,8 +1,9 @@
 """The cost of eQmail's 5 s pause after a failed AUTH (spec §2.9) on a whole run: the
 catalogue on `ref,auth-sleep=0.001` (a pause of 1 ms) and on `ref,auth-sleep=5` (the real
 pause), one run each, the same jobs. Both are targets apart from the reference, as a real
-one is: each case runs twice (reference and target), and only the pause differs. Without the waiting lane (harness/runner.py) the pausing cases would add
-about `pausing × 5 s / jobs`; with it, about one pause.
+one is: each case runs twice (reference and target), and only the pause differs. Without
+the waiting lane (harness/runner.py) the pausing cases would add about
+`pausing × 5 s / jobs`; with it, about one pause.
 
     python bench/auth_sleep_overlap.py [--cases GLOB]... [--jobs N]
 
@@ -65,7 +66,8 @@ def main() -> int:
     print(f"ref,auth-sleep=0.001{plain:7.2f} s")
     print(f"ref,auth-sleep=5    {paused:7.2f} s   ({len(waiting)} cases paused, at most "
           f"{peak(waiting)} at once)")
-    print(f"without the lane    {serial:7.2f} s   (estimate: the 1 ms run + {len(waiting)} x 5 s / {args.jobs})")
+    print(f"without the lane    {serial:7.2f} s   "
+          f"(estimate: the 1 ms run + {len(waiting)} x 5 s / {args.jobs})")
     print(f"extra time / one pause: {(paused - plain) / PAUSE:.2f}   "
           f"paused run / serial estimate: {paused / serial:.2f}")
     return 0

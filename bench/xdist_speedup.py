@@ -22,8 +22,8 @@ __all__ = ["main"]
 
 def timed(workers: int, target: str, paths: list[str]) -> float:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:benchmark",
-                           "-n", str(workers), "--target", target, *paths],
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-p", "no:benchmark", "-n", str(workers), "--target", target, *paths],
                           cwd=ROOT, capture_output=True, text=True)
     took = time.monotonic() - started
     last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
