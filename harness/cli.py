@@ -6,6 +6,10 @@
     qmc record --target SPEC --out DIR [--cases GLOB]... [--skip-tag TAG]...
     qmc load [--target SPEC] --messages N --concurrency C [--auth] [--starttls] [--size B] [--duration S]
     qmc image --from-home DIR --tag TAG [--uids LIST] [--package PKG]... [--engine E]
+    qmc merge DIR... --out DIR
+
+`run --shard K/N` runs the K-th of N slices of the selected (case, target) pairs
+(harness/shard.py); `merge` joins the shards' report directories into one run's report.
 
 `run` with no --target is the main job: the catalogue against the reference 1.08 and 1.09
 side by side. Exit status: 0 when no result needs attention (FAILED or ERROR not in the
@@ -20,6 +24,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from eqmail_ref.__about__ import __version__
 from harness.baseline import load_baseline, mark_known, write_baseline
@@ -31,6 +36,7 @@ from harness.report.junit import write_junit
 from harness.report.terminal import Progress, print_summary
 from harness.resources import catalogue_origin
 from harness.runner import CaseResult, Runner
+from harness.shard import parse_shard
 from harness.targets import make_target
 from harness.targets.base import Target
 from harness.verdict import BAD
@@ -90,6 +96,24 @@ def _write_html(index: dict[str, object], out: Path) -> Path | None:
     return path
 
 
+def _render(index: dict[str, Any], out: Path, index_path: Path) -> None:
+    """JUnit and HTML from the index, the summary on the terminal."""
+    write_junit(index, out / "junit.xml")
+    html = _write_html(index, out)
+    print_summary(index)
+    print(f"reports: {index_path}, {out / 'junit.xml'}" + (f", {html}" if html else ""))
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from harness.report.merge import merge_reports
+
+    out = Path(args.out)
+    index = merge_reports([Path(d) for d in args.dirs], out)
+    _render(index, out, out / "index.json")
+    bad = any(r["verdict"] in BAD and not r["known"] for r in index["results"])
+    return 1 if bad or index["run"]["problems"] else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     catalogue, cases = _catalogue(args)
     for problem in catalogue.problems:
@@ -101,10 +125,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     baseline = load_baseline(Path(args.baseline)) if args.baseline and Path(args.baseline).exists() else {}
     if not _fit(args.target or DEFAULT_TARGETS):
         return 2
+    shard = parse_shard(args.shard) if args.shard else None
     targets = _start(args.target or DEFAULT_TARGETS)
     out = Path(args.out)
-    report = JsonReport(out, targets, sys.argv[1:])
-    progress = Progress(len(cases) * len(targets))
+    report = JsonReport(out, targets, sys.argv[1:], shard=shard)
+    progress = Progress(-(-len(cases) * len(targets) // (shard[1] if shard else 1)))
     results: list[CaseResult] = []
 
     def arrived(result: CaseResult) -> None:
@@ -115,8 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     interrupted = False
     try:
-        Runner(targets, cases, jobs=args.jobs, keep=args.keep, informational_fails=args.informational_fails,
-               progress=arrived).run()
+        Runner(targets, cases, jobs=args.jobs, shard=shard, keep=args.keep,
+               informational_fails=args.informational_fails, progress=arrived).run()
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -125,11 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         index_path = report.finish(interrupted=interrupted, problems=catalogue.problems)
     from harness.report.json_ import load_index
 
-    index = load_index(out)
-    write_junit(index, out / "junit.xml")
-    html = _write_html(index, out)
-    print_summary(index)
-    print(f"reports: {index_path}, {out / 'junit.xml'}" + (f", {html}" if html else ""))
+    _render(load_index(out), out, index_path)
     if args.update_baseline:
         write_baseline(Path(args.update_baseline), results)
         print(f"baseline written: {args.update_baseline}")
@@ -242,6 +263,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--update-baseline", metavar="FILE", help="write this run's divergences as a baseline")
     run.add_argument("--informational-fails", action="store_true",
                      help="policy: differences in informational cases (smuggling family) are FAILED")
+    run.add_argument("--shard", metavar="K/N", help="run only the K-th of N slices of the selected "
+                     "(case, target) pairs; join the reports with qmc merge")
     run.add_argument("--keep", action="store_true", help="keep the case homes (in a qmc-* temp dir)")
     selection(run)
     run.set_defaults(func=cmd_run)
@@ -257,6 +280,10 @@ def _parser() -> argparse.ArgumentParser:
     doc.add_argument("--target", "-t", action="append", default=[], metavar="SPEC",
                      help="the targets to check (default: ref and ref:1.09)")
     doc.set_defaults(func=cmd_doctor)
+    merge = sub.add_parser("merge", help="join the report directories of a run's shards into one")
+    merge.add_argument("dirs", nargs="+", metavar="DIR")
+    merge.add_argument("--out", required=True, help="the merged report directory")
+    merge.set_defaults(func=cmd_merge)
     rec = sub.add_parser("record", help="save a target's transcripts as golden data")
     rec.add_argument("--target", "-t", required=True)
     rec.add_argument("--out", required=True)

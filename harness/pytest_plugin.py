@@ -11,6 +11,11 @@ inside the package, harness/resources.py) and keeps only the cases whose id matc
 (case, target) is one test item whose outcome is its verdict: FAILED and ERROR fail (unless
 `--qmc-baseline` knows them), NOT_APPLICABLE skips.
 
+Several processes: `pytest -n N --target SPEC ...` (pytest-xdist); every worker starts its
+own targets (fork server, container, network) and takes machine-wide leases on the
+observers' addresses (harness/observe/addresses.py), so workers never meet. Several
+machines: xdist's `--tx ssh=HOST//python=python3 --rsyncdir ...`, or `qmc run --shard`.
+
 Fixtures for hand-written tests: `make_target` (session-scoped factory: spec -> started
 target, stopped at the end) and `qmc_target` (parametrized by every --target).
 """
@@ -126,6 +131,8 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         self.result = self.config.stash[_KEY].run(self.case, self.spec)
+        # the verdict itself, not only pass/skip/fail: in --junitxml and across xdist workers
+        self.user_properties.append(("qmc_verdict", str(self.result.verdict)))
         if self.result.verdict == NOT_APPLICABLE:
             pytest.skip(self.result.reason)
         if self.result.verdict in BAD and not self.result.known:

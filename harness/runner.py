@@ -8,6 +8,15 @@ qmail-remote cases alike) are checked against the reference in the verdict stage
 reference breaks them the case is an ERROR for every target (the yardstick is wrong, fix
 the reference or the case).
 
+Two lanes (spec §2.9): real eQmail sleeps 5 s before `535` after a failed AUTH, and on a
+target that keeps the pause (exec:, docker:, `ref,auth-sleep=5`) those cases would hold the
+CPU lane's few workers asleep. A pair whose reference shows that failed AUTH (the
+reference runs with the pause off, so knowing costs nothing) runs its target session in
+the waiting lane, a second pool of `waiting` threads: they sleep side by side while the
+CPU lane goes on, so the pauses cost about one pause, not one per case. Pairs whose client
+tries AUTH at all are handed out first, so that the pauses begin early in the run. Each result
+records its lane and when its target session started and ended (`CaseResult.timing`).
+
 Ctrl-C stops handing out new work, lets running cases end (each is bounded by its
 timeouts), and returns what was done: the caller writes partial reports.
 """
@@ -18,13 +27,14 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.cases import Case, CaseKind
+from harness.cases import Case, CaseKind, StepKind
 from harness.diff import Difference, diff, normalized
 from harness.execute import run_case_on
 from harness.fixtures import Profile, load_profiles
@@ -33,7 +43,19 @@ from harness.targets.ref import RefTarget
 from harness.transcript import Transcript
 from harness.verdict import ERROR, NOT_APPLICABLE, PIN_BROKEN, Verdict, broken_pins, grade
 
-__all__ = ["CaseResult", "Runner", "applicable"]
+__all__ = ["CaseResult", "Runner", "Timing", "applicable", "pauses_after_auth"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timing:
+    """Which lane ran the target's session and when (seconds since the run began)."""
+
+    lane: str  # "cpu" or "waiting"
+    started: float
+    ended: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lane": self.lane, "started": round(self.started, 4), "ended": round(self.ended, 4)}
 
 
 @dataclass(kw_only=True)
@@ -47,6 +69,7 @@ class CaseResult:
     reference: Transcript | None = None
     transcript: Transcript | None = None
     known: bool = False  # listed in the baseline with this verdict
+    timing: Timing | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -56,6 +79,7 @@ class CaseResult:
             "differences": [d.to_json() for d in self.differences], "normalized_by": sorted(self.rules),
             "reference": self.reference.to_json() if self.reference else None,
             "transcript": self.transcript.to_json() if self.transcript else None,
+            "timing": self.timing.to_json() if self.timing else None,
         }
 
 
@@ -101,16 +125,37 @@ def applicable(case: Case, target: Target) -> str:
 
 
 WIRE_OBSERVATIONS = frozenset({"tls"})
+FAILED_AUTH = b"535 authentication failed"  # written after the pause (spec §2.9)
+
+
+def pauses_after_auth(reference: Transcript) -> bool:
+    """Will a target that keeps eQmail's pause sleep in this case? Yes when the reference
+    answered a failed AUTH: checkpassword said no, qmail-smtpd slept, then said 535."""
+    return FAILED_AUTH in reference.received
+
+
+def _may_pause(case: Case) -> bool:
+    """A cheap hint, before the reference has run: does the client try AUTH at all?"""
+    return any(step.kind == StepKind.CRAM_MD5 or b"AUTH" in step.data.upper() for step in case.steps)
+
+
+def _keeps_pause(target: Target) -> bool:
+    """Does the target sleep after a failed AUTH? Every real one does; the reference only
+    when told to (`auth-sleep=`)."""
+    return not isinstance(target, RefTarget) or target.auth_sleep > 0
 
 
 class Runner:
     def __init__(self, targets: Sequence[Target], cases: Sequence[Case], *, jobs: int = 1,
-                 workdir: Path | None = None, keep: bool = False, informational_fails: bool = False,
+                 waiting: int = 32, shard: tuple[int, int] | None = None, workdir: Path | None = None,
+                 keep: bool = False, informational_fails: bool = False,
                  profiles: dict[str, Profile] | None = None,
                  progress: Callable[[CaseResult], None] | None = None) -> None:
         self.targets = list(targets)
         self.cases = list(cases)
         self.jobs = max(1, jobs)
+        self.waiting = max(1, waiting)  # sessions that may sleep at once (the waiting lane)
+        self.shard = shard
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="qmc-", dir=scratch_dir()))
         self.keep = keep
         self.informational_fails = informational_fails
@@ -121,6 +166,8 @@ class Runner:
         self._ref_results: dict[tuple[RefOptions, str], Future[Transcript]] = {}
         self._lock = threading.Lock()
         self._serial = 0
+        self._epoch = time.monotonic()
+        self._waiting_pool: ThreadPoolExecutor | None = None
 
     # -- the reference ------------------------------------------------------------------
     def _yardstick(self, options: RefOptions) -> RefTarget:
@@ -159,16 +206,31 @@ class Runner:
 
     # -- one pair ----------------------------------------------------------------------
     def run_one(self, case: Case, target: Target) -> CaseResult:
+        """The pair on the calling thread, its pause (if any) included."""
+        first = self._begin(case, target)
+        return first if isinstance(first, CaseResult) else self._finish(case, target, first, "cpu")
+
+    def _begin(self, case: Case, target: Target) -> CaseResult | Transcript:
+        """The result if there is nothing to run, else the reference transcript."""
         why = applicable(case, target)
         if why:
             return CaseResult(case=case, target=target.name, verdict=NOT_APPLICABLE, reason=why)
-        reference = self._reference(case, target.ref)
+        return self._reference(case, target.ref)
+
+    def _finish(self, case: Case, target: Target, reference: Transcript, lane: str) -> CaseResult:
+        started = time.monotonic() - self._epoch
         if self._yardstick(target.ref) is target:
             transcript = reference
         else:
             # a running server (tcp:) gets none of our files: no directory of its own
             workdir = self._dir(target.name) if target.controls_fixtures else self.workdir
             transcript = run_case_on(target, case, self.profiles, workdir)
+        timing = Timing(lane=lane, started=started, ended=time.monotonic() - self._epoch)
+        result = self._grade(case, target, reference, transcript)
+        result.timing = timing
+        return result
+
+    def _grade(self, case: Case, target: Target, reference: Transcript, transcript: Transcript) -> CaseResult:
         result = CaseResult(case=case, target=target.name, verdict=ERROR,
                             reference=reference, transcript=transcript)
         if reference.error or transcript.error:
@@ -192,20 +254,37 @@ class Runner:
         return result
 
     # -- the run -----------------------------------------------------------------------
+    def pairs(self) -> list[tuple[Case, Target]]:
+        """The (case, target) pairs of this run: all of them, or the shard's slice."""
+        everything = [(c, t) for c in self.cases for t in self.targets]
+        if self.shard is None:
+            return everything
+        from harness.shard import shard_of
+
+        return shard_of(everything, *self.shard)
+
     def run(self) -> list[CaseResult]:
         results: list[CaseResult] = []
 
-        def collect(fut: Future[CaseResult | None]) -> None:
+        def collect(fut: Future[CaseResult | Future[CaseResult] | None]) -> None:
             result = fut.result()
+            if isinstance(result, Future):  # handed to the waiting lane
+                result = result.result()
             if result is not None:
                 results.append(result)
                 if self.progress:
                     self.progress(result)
 
-        pairs = [(c, t) for c in self.cases for t in self.targets]
         try:
-            with ThreadPoolExecutor(self.jobs, thread_name_prefix="qmc") as pool:
-                futures = [pool.submit(self._guarded, c, t) for c, t in pairs]
+            with ThreadPoolExecutor(self.jobs, thread_name_prefix="qmc") as pool, \
+                    ThreadPoolExecutor(self.waiting, thread_name_prefix="qmc-waiting") as waiting:
+                self._waiting_pool = waiting
+                pairs = self.pairs()
+                # pairs that may pause are handed out first, so that their pauses begin early
+                # and overlap the rest of the run; results still come in the pairs' order
+                first = sorted(range(len(pairs)), key=lambda n: not _may_pause(pairs[n][0]))
+                submitted = {n: pool.submit(self._guarded, *pairs[n]) for n in first}
+                futures = [submitted[n] for n in range(len(pairs))]
                 done = 0
                 try:
                     for fut in futures:
@@ -219,13 +298,21 @@ class Runner:
                             collect(fut)
                     raise
         finally:
+            self._waiting_pool = None
             self.close()
         return results
 
-    def _guarded(self, case: Case, target: Target) -> CaseResult | None:
+    def _guarded(self, case: Case, target: Target) -> CaseResult | Future[CaseResult] | None:
+        """The CPU lane's work for a pair: the reference, then the target's session here,
+        or in the waiting lane when the target will pause (the future of its result)."""
         if self.stopping.is_set():
             return None
-        return self.run_one(case, target)
+        first = self._begin(case, target)
+        if isinstance(first, CaseResult):
+            return first
+        if self._waiting_pool is not None and _keeps_pause(target) and pauses_after_auth(first):
+            return self._waiting_pool.submit(self._finish, case, target, first, "waiting")
+        return self._finish(case, target, first, "cpu")
 
     def close(self) -> None:
         for ref in self._refs.values():

@@ -7,8 +7,12 @@ which local addresses the client itself has (for domainbindings, spec §6), depe
 where qmail-remote runs: an `OutgoingNet` says both.
 
 * On this machine (`HOST_NET`: the reference, exec: targets): 127.42.0.0/16 for the
-  observers (the whole of 127/8 is local on Linux, no setup needed; the start of the walk
-  depends on the pid, so two harness processes rarely meet) and 127.0.0.1-8 for the client.
+  observers (the whole of 127/8 is local on Linux, no setup needed) and 127.0.0.1-8 for
+  the client. Several harness processes share it (pytest -n N, shards, two users' runs):
+  each address is leased machine-wide with a lock on its byte of one lock file (`Leases`),
+  so no two processes hand out the same address, not even one that a `refuse` relay holds
+  with nothing bound; the kernel drops a dead process's leases. The walk starts at a
+  pid-dependent place, so processes rarely even try each other's addresses.
 * In a container (harness/targets/docker_net.py): addresses of the container network's
   subnet made local on the host side, and addresses added to the container's interface.
 
@@ -25,14 +29,16 @@ from __future__ import annotations
 
 import collections
 import errno
+import fcntl
 import itertools
 import os
 import socket
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["AddressPool", "LoopbackPool", "SubnetPool", "OutgoingNet", "HOST_NET", "listen_tcp",
+__all__ = ["AddressPool", "Leases", "LoopbackPool", "SubnetPool", "OutgoingNet", "HOST_NET", "listen_tcp",
            "bind_udp", "allocated", "reverse", "CLIENT_NAMES"]
 
 _given: set[str] = set()  # for leak checks: every address handed out in this process
@@ -65,17 +71,70 @@ class AddressPool:
         raise NotImplementedError
 
 
+class Leases:
+    """Machine-wide leases on numbered addresses: an exclusive POSIX record lock on byte N of
+    one lock file per user (in /dev/shm when it is there, else the temp dir). Record locks
+    belong to the process, vanish when it dies, and are not inherited by children; the file
+    stays open for the process's life, because closing any descriptor of it would drop
+    every lock the process holds. Without a usable lock file there are no leases, only the
+    pid-spread walk (what every harness process did before)."""
+
+    def __init__(self, name: str) -> None:
+        base = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else tempfile.gettempdir()
+        self.path = os.path.join(base, f"{name}-{os.geteuid()}.lock")
+        self._fd: int | None = None
+        self._pid = -1
+
+    def _file(self) -> int | None:
+        if self._pid != os.getpid():  # a forked child holds none of its parent's locks
+            self._pid = os.getpid()
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:
+                self._fd = None
+        return self._fd
+
+    def take(self, n: int) -> bool:
+        fd = self._file()
+        if fd is None:
+            return True
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, n)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                return False  # another process holds it
+            return True  # locking unsupported there: the walk alone
+        return True
+
+    def give_back(self, n: int) -> None:
+        fd = self._file()
+        if fd is not None:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, n)
+
+
 class LoopbackPool(AddressPool):
     """127.42.0.1 - 127.42.253.254, walked from a pid-dependent start: 65,024 addresses are
-    enough that a released one is never needed again within a run."""
+    enough that a released one is never needed again within a run. Each is leased
+    machine-wide while handed out (`Leases`); one another process holds is skipped."""
 
-    def __init__(self) -> None:
+    SIZE = 65024  # 254 * 256 host numbers: .x.1 .. .x.254
+
+    def __init__(self, leases: Leases | None = None) -> None:
         super().__init__()
         self._walk = itertools.count((os.getpid() * 97) % 65000)
+        self._leases = leases or Leases("qmc-loopback")
 
     def _next(self) -> str:
-        n = next(self._walk) % 65024  # 254 * 256 host numbers: .x.1 .. .x.254
-        return f"127.42.{n // 254}.{n % 254 + 1}"
+        for _ in range(self.SIZE):
+            n = next(self._walk) % self.SIZE
+            if self._leases.take(n):
+                return f"127.42.{n // 254}.{n % 254 + 1}"
+        raise OSError(errno.EADDRNOTAVAIL, "every observer address of 127.42/16 is leased by some process")
+
+    def release(self, address: str) -> None:
+        _, _, high, low = address.split(".")
+        with self._lock:
+            self._leases.give_back(int(high) * 254 + int(low) - 1)
 
 
 class SubnetPool(AddressPool):

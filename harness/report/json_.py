@@ -17,7 +17,7 @@ from harness.runner import CaseResult
 from harness.targets.base import Target
 from harness.verdict import VERDICTS
 
-__all__ = ["JsonReport", "slug", "load_index"]
+__all__ = ["JsonReport", "slug", "load_index", "summarize", "write_index", "result_order"]
 
 
 def slug(text: str) -> str:
@@ -25,10 +25,12 @@ def slug(text: str) -> str:
 
 
 class JsonReport:
-    def __init__(self, out: Path, targets: list[Target], argv: list[str]) -> None:
+    def __init__(self, out: Path, targets: list[Target], argv: list[str],
+                 shard: tuple[int, int] | None = None) -> None:
         self.out = out
         self.targets = targets
         self.argv = argv
+        self.shard = shard  # this run is slice K of N (harness/shard.py): `qmc merge` joins them
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.lines: list[dict[str, Any]] = []
         (out / "cases").mkdir(parents=True, exist_ok=True)
@@ -43,22 +45,36 @@ class JsonReport:
                            "reason": result.reason, "known": result.known, "file": rel})
 
     def finish(self, *, interrupted: bool = False, problems: list[str] | None = None) -> Path:
-        summary: dict[str, dict[str, int]] = {}
-        for t in self.targets:
-            counts = Counter(line["verdict"] for line in self.lines if line["target"] == t.name)
-            summary[t.name] = {v: counts.get(v, 0) for v in VERDICTS}
-        index = {
-            "run": {"started": self.started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "argv": self.argv, "interrupted": interrupted,
-                    "targets": [t.describe() for t in self.targets],
-                    "normalization_rules": [{"name": r.name, "why": r.why} for r in RULES],
-                    "problems": problems or []},
-            "summary": summary,
-            "results": sorted(self.lines, key=lambda x: ([int(p) for p in x["id"].split(".")], x["target"])),
-        }
-        path = self.out / "index.json"
-        path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
-        return path
+        run: dict[str, Any] = {
+            "started": self.started, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "argv": self.argv, "interrupted": interrupted,
+            "targets": [t.describe() for t in self.targets],
+            "normalization_rules": [{"name": r.name, "why": r.why} for r in RULES],
+            "problems": problems or []}
+        if self.shard:
+            run["shard"] = f"{self.shard[0]}/{self.shard[1]}"
+        return write_index(self.out, run, self.lines)
+
+
+def result_order(line: dict[str, Any]) -> tuple[list[int], str]:
+    return [int(p) for p in line["id"].split(".")], line["target"]
+
+
+def summarize(run: dict[str, Any], lines: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Verdict counts per target of the run, every verdict named (0 when none)."""
+    summary: dict[str, dict[str, int]] = {}
+    for t in run["targets"]:
+        counts = Counter(line["verdict"] for line in lines if line["target"] == t["name"])
+        summary[t["name"]] = {v: counts.get(v, 0) for v in VERDICTS}
+    return summary
+
+
+def write_index(out: Path, run: dict[str, Any], lines: list[dict[str, Any]]) -> Path:
+    """index.json: the run, the summary per target and the results in case order."""
+    index = {"run": run, "summary": summarize(run, lines), "results": sorted(lines, key=result_order)}
+    path = out / "index.json"
+    path.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    return path
 
 
 def load_index(out: Path) -> dict[str, Any]:

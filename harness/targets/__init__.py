@@ -23,6 +23,9 @@ PATCH_OPTIONS = {f"no-{p}" for p in PATCHES}
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     """`kind:arg,opt=v,flag` -> (kind, arg, {opt: v, flag: ""})."""
     kind, _, rest = spec.strip().partition(":")
+    if "," in kind:  # `ref,auth-sleep=5`: options and no argument
+        kind, _, options_only = kind.partition(",")
+        rest = "," + options_only + (":" + rest if rest else "")
     arg, *opts = rest.split(",") if rest else [""]
     options: dict[str, str] = {}
     for opt in opts:

@@ -2,9 +2,9 @@
 by the warm zygote, harness/targets/zygote.py) running `eqmail-ref smtpd` on the case's
 home, exactly as tcpserver would run it; qmail-remote jobs run `eqmail-ref remote`.
 
-Options (spec `ref:1.09,no-tls,auth-sleep=1`): the version; `no-tls` (an eQmail built
-without TLS: no STARTTLS); `auth-sleep=F` scales the 5 s pause after a failed AUTH
-(default 0 here: the pause changes timing, never bytes, and would cost 5 s per case).
+Options (spec `ref:1.09,no-tls,auth-sleep=5`): the version; `no-tls` (an eQmail built
+without TLS: no STARTTLS); `auth-sleep=S` the pause after a failed AUTH in seconds (real
+eQmail's is 5, spec §2.9; default 0 here: the pause changes timing, never bytes).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from eqmail_ref.auth import AUTH_SLEEP
 from harness.errors import TargetFault
 from harness.fixtures import Fixture
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, TreeWatch, exit_status
@@ -163,7 +164,8 @@ class RefTarget(Target):
     def smtpd(self, fx: Fixture) -> Running:
         if self.zygote is None:
             raise TargetFault(f"{self.name}: not started")
-        argv = ["smtpd", *self._flags(), "--auth-sleep-scale", repr(self.auth_sleep),
+        scale = self.auth_sleep / AUTH_SLEEP  # the program scales its own 5 s
+        argv = ["smtpd", *self._flags(), "--auth-sleep-scale", repr(scale),
                 "--qmail-home", fx.home, *(a.decode("latin-1") for a in fx.args)]
         return _ZygoteRunning(self.zygote, argv, fx.env, fx.local / ".stderr")
 

@@ -1,5 +1,6 @@
 """The fuzzer and real eQmail's 5 s pause after a failed AUTH (spec §2.9): a target that
-really pauses (`ref,auth-sleep=1`: the real 5 s, as processes) is given the pause the reference asked for
+really pauses (`ref,auth-sleep=5`: the real 5 s, as processes) is given the pause the
+reference asked for
 before a session counts as hung, and sessions that pause wait in a lane together while the
 loop goes on."""
 
@@ -16,7 +17,7 @@ FAILED_AUTH = b"AUTH PLAIN " + base64.b64encode(b"\0joe\0wrong") + b"\r\nQUIT\r\
 
 
 def test_a_failed_auth_on_a_pausing_target_is_not_a_hang(tmp_path: Path) -> None:
-    pair = open_pair("ref:1.08,auth-sleep=1", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / "home")
+    pair = open_pair("ref,auth-sleep=5", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / "home")
     try:
         fuzzer = Fuzzer(pair.target, pair.reference, seed=1, out=tmp_path / "found")
         verdict, ref, got = fuzzer._judge(FAILED_AUTH)
@@ -51,7 +52,7 @@ class _Watched:
 
 
 def test_pausing_sessions_wait_together_in_their_lane(tmp_path: Path) -> None:
-    pair = open_pair("ref:1.08,auth-sleep=1", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / "home")
+    pair = open_pair("ref,auth-sleep=5", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / "home")
     watched = _Watched(pair.target)
     try:
         fuzzer = Fuzzer(watched, pair.reference, seed=3, out=tmp_path / "found",  # type: ignore[arg-type]
