@@ -1,6 +1,5 @@
 """The fuzzer and real eQmail's 5 s pause after a failed AUTH (spec §2.9): a target that
-really pauses (`ref,auth-sleep=5`: the real 5 s, as processes) is given the pause the
-reference asked for
+really pauses (`ref,auth-sleep=5`, as processes) is given the pause the reference asked for
 before a session counts as hung, and sessions that pause wait in a lane together while the
 loop goes on."""
 
