@@ -140,11 +140,13 @@ def check_ports(pool: AddressPool | None = None) -> Finding:
                    fix="run as root (or grant CAP_NET_BIND_SERVICE); check that 127.0.0.0/8 is on lo")
 
 
-def check_engine() -> tuple[Finding, Any]:
+def check_engine(choice: str = "") -> tuple[Finding, Any]:
+    """The engine a docker: target would use (`engine=`, else harness/targets/engine.py's
+    choice) answers."""
     from harness.targets.engine import client, engine_name
 
     try:
-        engine = client()
+        engine = client(choice)
     except TargetFault as exc:
         return Finding(check="engine", status=Status.BLOCKING, message=str(exc),
                        fix="install podman (Debian: apt-get install podman runc), or set DOCKER_HOST "
@@ -174,7 +176,7 @@ def check_network_backend(engine: Any) -> Finding:
 def check_image(engine: Any, spec: str, image: str, options: dict[str, str]) -> Finding:
     """The image exists and has /bin/sh; a qmail image also env, unshare and mount (and openssl
     for the CRAM-MD5 stub); an image that runs its own server (`port=`) needs nothing."""
-    from harness.targets.docker_ import KIND_LABEL, PORT_LABEL
+    from harness.targets.docker_ import HOME_LABEL, KIND_LABEL, PORT_LABEL
 
     try:
         labels = engine.images.get(image).labels or {}
@@ -185,7 +187,10 @@ def check_image(engine: Any, spec: str, image: str, options: dict[str, str]) -> 
     if "port" in options or PORT_LABEL in labels:
         return _ok("image", f"{spec}: runs its own server")
     # `command -v` of a missing tool is 127 in dash: the script itself always ends 0
-    smtpd = options.get("smtpd") or f"{options.get('home') or '/var/qmail'}/bin/qmail-smtpd"
+    # the home as the docker: target takes it: home=, else the image's label (qmc image), else
+    # qmail's own default
+    home = options.get("home") or labels.get(HOME_LABEL) or "/var/qmail"
+    smtpd = options.get("smtpd") or f"{home}/bin/qmail-smtpd"
     script = ("for t in sh " + " ".join((*IMAGE_TOOLS, "openssl", "tcpserver")) +
               "; do command -v $t >/dev/null 2>&1 && echo $t; done; "
               f"[ -x {shlex.quote(smtpd)} ] && echo smtpd; exit 0")
@@ -229,7 +234,7 @@ def checks_for(spec: str) -> list[Callable[[], Finding]]:
 
 
 def _docker(spec: str, image: str, options: dict[str, str]) -> Finding:
-    engine_finding, engine = check_engine()
+    engine_finding, engine = check_engine(options.get("engine", ""))
     if engine is None:
         return engine_finding
     network = check_network_backend(engine)
