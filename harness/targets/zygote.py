@@ -6,8 +6,10 @@ Why: starting Python costs ~27 ms here (performance-facts.md) and the harness ru
 thousands of reference sessions; a fork costs about 1 ms. Forking from the harness itself
 is unsafe once it has threads (jobs), so the forks happen in this single-threaded process.
 
-Protocol on a SOCK_SEQPACKET socket (fd given by --fd): a request is JSON
-{"id", "argv", "env", "stderr"} with the session socket passed as SCM_RIGHTS; answers are
+Protocol on a SOCK_SEQPACKET socket (fd given by --fd), shared with the exec: target's
+server (exec_server.py; the harness's end is harness/targets/forks.py): the server first
+says {"ready": true} (or {"error": why}); a request is JSON {"id", "argv", "env", "stderr"}
+with the session socket and the TreeWatch pipe's write end passed as SCM_RIGHTS; answers are
 {"id", "pid"} at once and {"id", "status"} (the raw wait status) when the child ends;
 {"kill": id} kills a child's process group.
 """
@@ -20,32 +22,42 @@ import selectors
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-__all__ = ["serve"]
+__all__ = ["serve", "serve_forks", "enter_session", "Child"]
 
 
-def _child(request: dict[str, object], fd: int, tree: int, control: socket.socket) -> None:
+Child = Callable[[dict[str, Any], int, int, socket.socket], NoReturn]
+
+
+def enter_session(request: dict[str, Any], fd: int, tree: int, control: socket.socket) -> None:
+    """In a forked child: become the session as tcpserver would start it: its own session
+    and process group (killed as one), fd 0 and 1 the session socket, fd 2 the stderr file,
+    the TreeWatch pipe inherited by everything it starts."""
+    control.close()
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    os.set_inheritable(tree, True)  # every program the session starts holds it (TreeWatch)
+    os.dup2(fd, 0)
+    os.dup2(fd, 1)
+    os.close(fd)
+    err = os.open(str(request["stderr"]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(err, 2)
+    os.close(err)
+
+
+def _child(request: dict[str, Any], fd: int, tree: int, control: socket.socket) -> NoReturn:
     code = 70
     try:
-        control.close()
-        os.setsid()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.set_wakeup_fd(-1)
-        os.set_inheritable(tree, True)  # every program the session starts holds it (TreeWatch)
-        os.dup2(fd, 0)
-        os.dup2(fd, 1)
-        os.close(fd)
-        err = os.open(str(request["stderr"]), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        os.dup2(err, 2)
-        os.close(err)
+        enter_session(request, fd, tree, control)
         env = request["env"]
-        assert isinstance(env, dict)
         os.environ.clear()
         os.environb.update({k.encode("latin-1"): v.encode("latin-1") for k, v in env.items()})
         from eqmail_ref.cli import main
 
         argv = request["argv"]
-        assert isinstance(argv, list)
         code = main([str(a) for a in argv]) or 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -81,7 +93,13 @@ def _warm_up() -> None:
 
 def serve(control: socket.socket) -> None:
     _warm_up()
+    serve_forks(control, _child)
 
+
+def serve_forks(control: socket.socket, child: Child) -> None:
+    """The fork server's loop: one `child(request, session fd, tree fd, control)` per
+    request, in a forked process; answers as in the protocol above."""
+    control.send(json.dumps({"ready": True}).encode())
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
@@ -113,7 +131,7 @@ def serve(control: socket.socket) -> None:
                 continue
             pid = os.fork()
             if pid == 0:
-                _child(request, fds[0], fds[1], control)
+                child(request, fds[0], fds[1], control)
             for fd in fds:
                 os.close(fd)
             children[pid] = request["id"]
