@@ -63,14 +63,16 @@ class ExecTarget(Target):
     def place(self, local: Path) -> tuple[str, str]:
         return str(self.home), str(FIXTURES_DIR)
 
-    def _run(self, program: str, args: list[str], fx: Fixture, resolv: str = "") -> ForkedRunning:
+    def _run(self, program: str, args: list[bytes], fx: Fixture, resolv: str = "") -> ForkedRunning:
         if self.server is None:
             raise TargetFault(f"{self.spec}: not started")
-        return ForkedRunning(self.server, [program, *args], fx.env, fx.local / ".stderr",
-                             home=str(fx.local), resolv=resolv)
+        # the exact bytes of every argument, as latin-1 text through the server's JSON
+        argv = [a.decode("latin-1") for a in (os.fsencode(program), *args)]
+        return ForkedRunning(self.server, argv, fx.env, fx.local / ".stderr", home=str(fx.local),
+                             resolv=resolv)
 
     def smtpd(self, fx: Fixture) -> Running:
-        return self._run(self.smtpd_path, [a.decode("latin-1") for a in fx.args], fx)
+        return self._run(self.smtpd_path, fx.args, fx)
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         resolv = ""
@@ -80,4 +82,5 @@ class ExecTarget(Target):
             conf = fx.local.parent / f"{fx.local.name}.resolv.conf"
             conf.write_bytes(resolv_conf(self.spec, str(fx.extra["dns_server"])))
             resolv = str(conf)
-        return run_remote_job(self._run(self.remote_path, argv, fx, resolv), message, timeout)
+        running = self._run(self.remote_path, [os.fsencode(a) for a in argv], fx, resolv)
+        return run_remote_job(running, message, timeout)

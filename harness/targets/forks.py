@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from harness.errors import TargetFault
 from harness.targets.base import RemoteOutcome, Running, TreeWatch, exit_status
@@ -32,92 +31,36 @@ class ForkServer:
         self.proc = subprocess.Popen([*command, "--fd", str(theirs.fileno())],
                                      pass_fds=[theirs.fileno()], start_new_session=True)
         theirs.close()
-        self.lock = threading.Lock()
-        self.next_id = 0
-        self.started: dict[int, threading.Event] = {}
-        self.ended: dict[int, threading.Event] = {}
-        self.statuses: dict[int, int] = {}
-        hello = self._hello()
-        if "error" in hello:
-            self.close()
-            raise TargetFault(f"{label}: {hello['error']}")
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _hello(self) -> dict[str, Any]:
         self.sock.settimeout(60)
         try:
-            msg = self.sock.recv(65536)
-        except OSError:
-            msg = b""
-        finally:
-            self.sock.settimeout(None)
-        if not msg:
-            return {"error": "the fork server ended before it was ready"}
-        hello: dict[str, Any] = json.loads(msg)
-        return hello
+            hello = json.loads(self.sock.recv(65536) or b'{"error": "it ended before it was ready"}')
+        except (OSError, ValueError) as exc:
+            hello = {"error": f"no answer: {exc}"}
+        self.sock.settimeout(None)
+        if "error" in hello:
+            self.close()
+            raise TargetFault(f"{label}: the fork server cannot serve: {hello['error']}")
 
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self.sock.recv(65536)
-            except OSError:
-                msg = b""
-            if not msg:  # the fork server is gone: nobody waits forever
-                with self.lock:
-                    for event in (*self.started.values(), *self.ended.values()):
-                        event.set()
-                return
-            answer = json.loads(msg)
-            with self.lock:
-                if "pid" in answer:
-                    self.started[answer["id"]].set()
-                else:
-                    self.statuses[answer["id"]] = answer["status"]
-                    self.ended[answer["id"]].set()
-
-    def spawn(self, argv: list[str], env: dict[str, bytes], stderr: Path, fds: list[int],
+    def spawn(self, argv: list[str], env: dict[str, bytes], stderr: Path, session: int, tree: int,
               **extra: str) -> int:
-        """Start a session: fds are its stdin/stdout socket and its TreeWatch's write end;
-        `extra` are fields of the request the server knows (exec_server: home, resolv)."""
-        with self.lock:
-            self.next_id += 1
-            rid = self.next_id
-            self.started[rid], self.ended[rid] = threading.Event(), threading.Event()
-        request = {"id": rid, "argv": argv, "stderr": str(stderr),
+        """Start a session on `session` (its stdin/stdout) and `tree` (its TreeWatch's write
+        end); `extra` are request fields the server knows (exec_server: home, resolv).
+        Returns the read end of its status pipe."""
+        request = {"argv": argv, "stderr": str(stderr),
                    "env": {k: v.decode("latin-1") for k, v in env.items()}, **extra}
-        socket.send_fds(self.sock, [json.dumps(request).encode()], fds)
-        started = self.started[rid].wait(30)
-        with self.lock:
-            self.started.pop(rid, None)
-        if not started:
-            raise TargetFault(f"{self.label}: the fork server did not answer within 30 s")
-        return rid
-
-    def wait(self, rid: int, timeout: float) -> int:
-        """The raw wait status of session `rid`; TimeoutError if it runs on."""
-        if not self.ended[rid].wait(timeout):
-            raise TimeoutError
-        with self.lock:
-            self.ended.pop(rid, None)
-            if rid not in self.statuses:
-                raise TargetFault(f"{self.label}: the fork server died")
-            return self.statuses.pop(rid)
-
-    def kill(self, rid: int) -> None:
+        status_r, status_w = os.pipe()
         try:
-            self.sock.send(json.dumps({"kill": rid}).encode())
-        except OSError:
-            pass
+            socket.send_fds(self.sock, [json.dumps(request).encode()], [session, tree, status_w])
+        except OSError as exc:
+            os.close(status_r)
+            raise TargetFault(f"{self.label}: the fork server is gone: {exc}") from exc
+        finally:
+            os.close(status_w)
+        return status_r
 
     def close(self) -> None:
         try:
-            # shutdown, not just close: the reader thread's recv() keeps the socket open
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:
-            self.sock.close()
+            self.sock.close()  # the server sees EOF, kills what still runs and ends
         finally:
             try:
                 self.proc.wait(timeout=10)
@@ -127,7 +70,8 @@ class ForkServer:
 
 
 class ForkedRunning(Running):
-    """One session forked by a ForkServer: `sock` is our end of its stdin/stdout."""
+    """One session started by a ForkServer: `sock` is our end of its stdin/stdout; its wait
+    status arrives on its own pipe, read by whichever thread waits for it."""
 
     def __init__(self, server: ForkServer, argv: list[str], env: dict[str, bytes], stderr: Path,
                  **extra: str) -> None:
@@ -136,23 +80,56 @@ class ForkedRunning(Running):
         self.server = server
         self.stderr = stderr
         self.tree = TreeWatch()
+        self.status_fd = -1
+        self.said: dict[bytes, int] = {}
         try:
-            self.rid = server.spawn(argv, env, stderr, [theirs.fileno(), self.tree.write_end], **extra)
+            self.status_fd = server.spawn(argv, env, stderr, theirs.fileno(), self.tree.write_end,
+                                                    **extra)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
             self.tree.spawned()
 
+    def _read(self, want: bytes, timeout: float) -> int:
+        """The number after `want` (b"P": the pid, b"S": the wait status) from the status
+        pipe, waiting up to `timeout` for it; TimeoutError if it does not come."""
+        deadline = time.monotonic() + timeout
+        while want not in self.said:
+            if self.status_fd < 0:
+                raise TargetFault(f"{self.server.label}: the fork server died")
+            poll = select.poll()
+            poll.register(self.status_fd, select.POLLIN | select.POLLHUP)
+            if not poll.poll(max(deadline - time.monotonic(), 0) * 1000):
+                raise TimeoutError
+            data = os.read(self.status_fd, 64)
+            if not data:  # the server wrote all it will: after the status, or it died
+                os.close(self.status_fd)
+                self.status_fd = -1
+            for line in data.splitlines():
+                self.said[line[:1]] = int(line[1:])
+        return self.said[want]
+
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
-        status = self.server.wait(self.rid, timeout)
+        status = self._read(b"S", timeout)
         return exit_status(status), self.stderr.read_bytes() if self.stderr.exists() else b""
 
     def kill(self) -> None:
-        self.server.kill(self.rid)
-        if self.rid in self.server.ended:  # not waited for yet
-            try:
-                self.server.wait(self.rid, 10)
-            except (TimeoutError, TargetFault):
-                pass
+        """Kill the session's process group, also after its first process ended (what it
+        started may run on), and wait for the status if nobody has."""
+        try:
+            os.killpg(self._read(b"P", 10), signal.SIGKILL)
+        except (OSError, TimeoutError, TargetFault):
+            pass
+        try:
+            self._read(b"S", 10)
+        except (TimeoutError, TargetFault):
+            pass
+
+    def __del__(self) -> None:
+        if self.status_fd >= 0:
+            os.close(self.status_fd)
 
 
 def run_remote_job(running: Running, message: bytes, timeout: float) -> RemoteOutcome:
@@ -169,7 +146,12 @@ def run_remote_job(running: Running, message: bytes, timeout: float) -> RemoteOu
             pass  # it ended without reading everything (usage): its report still counts
         while True:
             running.sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            chunk = running.sock.recv(65536)
+            try:
+                chunk = running.sock.recv(65536)
+            except ConnectionResetError:
+                # it ended without reading the whole message, so its end was closed with
+                # unread data: only after everything it wrote has been read
+                chunk = b""
             if not chunk:
                 break
             report += chunk
