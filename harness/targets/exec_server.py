@@ -38,21 +38,33 @@ INSTALL_BIN = ".qmail-bin"
 
 
 def switch_home(case_home: str, qmail_home: str, programs: list[str]) -> None:
-    """In a session's own namespace: the install's bin/ bound at CASE/.qmail-bin, every
-    install program the case does not bring itself linked into CASE/bin/, and the case's
-    home bound over QMAIL_HOME. The links point into QMAIL_HOME/.qmail-bin, which is the
-    same in every session, so sessions that share one home (`qmc load`) may make them at
-    the same time: a link that exists already is the one we would make."""
+    """In a session's own namespace: the install's bin/ brought into the case's home, then
+    the case's home bound over QMAIL_HOME. A case without programs of its own gets the
+    install's bin/ bound at CASE/bin (one mount). A case with some gets the install's bin/
+    bound at CASE/.qmail-bin and every install program it does not bring linked into
+    CASE/bin/: its own stay visible next to the install's. The links point into
+    QMAIL_HOME/.qmail-bin, the same in every session, so sessions that share one home
+    (`qmc load`) may make them at the same time: a link that exists already is the one
+    we would make."""
     if programs:
-        carried = os.path.join(case_home, INSTALL_BIN)
-        os.makedirs(carried, exist_ok=True)
-        os.makedirs(os.path.join(case_home, "bin"), exist_ok=True)
-        bind(os.path.join(qmail_home, "bin"), carried)
-        for name in programs:
-            try:
-                os.symlink(os.path.join(qmail_home, INSTALL_BIN, name), os.path.join(case_home, "bin", name))
-            except FileExistsError:  # the case's own program (or a link made before)
-                pass
+        install_bin = os.path.join(qmail_home, "bin")
+        case_bin = os.path.join(case_home, "bin")
+        try:
+            own = os.listdir(case_bin)
+        except FileNotFoundError:
+            own = []
+        if not own:
+            os.makedirs(case_bin, exist_ok=True)
+            bind(install_bin, case_bin)
+        else:
+            carried = os.path.join(case_home, INSTALL_BIN)
+            os.makedirs(carried, exist_ok=True)
+            bind(install_bin, carried)
+            for name in programs:
+                try:
+                    os.symlink(os.path.join(qmail_home, INSTALL_BIN, name), os.path.join(case_bin, name))
+                except FileExistsError:  # the case's own program (or a link made before)
+                    pass
     bind(case_home, qmail_home, recursive=True)
 
 
