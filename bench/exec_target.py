@@ -187,10 +187,13 @@ def catalogue(ref_spec: str, exec_spec: str, version: str) -> None:
         finally:
             target.stop()
         bad = sum(r.verdict not in (OK, NOT_APPLICABLE) for r in results)
-        slept = sum(1 for r in results if r.transcript and r.transcript.seconds >= 4.5)
-        print(f"{spec[:56]:<56} {len(cases)} cases {walls[spec]:>7.1f}s  not OK {bad}"
-              f"{f', {slept} sessions of 5 s+ (AUTH sleeps)' if slept else ''}")
-    print(f"{'':<56} exec:/ref {walls[exec_spec] / walls[ref_spec]:.2f}")
+        slept = [r.transcript.seconds for r in results if r.transcript and r.transcript.seconds >= 4.5]
+        # real eQmail pauses 5 s after a failed AUTH (the reference's pause is off): the
+        # wall time without those cases' seconds, spread over the 2 jobs, is what we cost
+        walls[spec] -= sum(slept) / 2
+        print(f"{spec[:56]:<56} {len(cases)} cases {walls[spec] + sum(slept) / 2:>7.1f}s  not OK {bad}"
+              f"{f', {len(slept)} cases of 5 s+ (AUTH pauses): {walls[spec]:.1f}s without' if slept else ''}")
+    print(f"{'':<56} exec:/ref {walls[exec_spec] / walls[ref_spec]:.2f} (without the AUTH pauses)")
 
 
 def main(argv: list[str] | None = None) -> int:
