@@ -6,10 +6,15 @@ Why: starting Python costs ~27 ms here (performance-facts.md) and the harness ru
 thousands of reference sessions; a fork costs about 1 ms. Forking from the harness itself
 is unsafe once it has threads (jobs), so the forks happen in this single-threaded process.
 
-Protocol on a SOCK_SEQPACKET socket (fd given by --fd): a request is JSON
-{"id", "argv", "env", "stderr"} with the session socket passed as SCM_RIGHTS; answers are
-{"id", "pid"} at once and {"id", "status"} (the raw wait status) when the child ends;
-{"kill": id} kills a child's process group.
+Protocol on a SOCK_SEQPACKET socket (fd given by --fd), shared with the exec: target's
+server (exec_server.py; the harness's end is harness/targets/forks.py): the server first
+says {"ready": true} (or {"error": why} and ends); a request is JSON {"argv", "env",
+"stderr", ...} with three fds passed as SCM_RIGHTS: the session socket, the TreeWatch
+pipe's write end, and a status pipe's write end, on which the server writes "P<pid>\n"
+when the session started and "S<raw wait status>\n" when it ended, then closes it. The
+harness's thread that waits for the session reads that pipe itself (no thread hop), talks
+to the session at once (no round trip), and kills its process group by the pid. EOF on the
+control socket: the server kills every session still running and ends.
 """
 
 from __future__ import annotations
@@ -20,11 +25,16 @@ import selectors
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-__all__ = ["serve"]
+__all__ = ["serve", "serve_forks", "fork_child", "Child", "Start", "StartFailed"]
 
 
-def _child(request: dict[str, object], fd: int, tree: int, control: socket.socket) -> None:
+Child = Callable[[dict[str, Any], int, int, socket.socket], NoReturn]
+
+
+def _child(request: dict[str, Any], fd: int, tree: int, control: socket.socket) -> NoReturn:
     code = 70
     try:
         control.close()
@@ -39,13 +49,11 @@ def _child(request: dict[str, object], fd: int, tree: int, control: socket.socke
         os.dup2(err, 2)
         os.close(err)
         env = request["env"]
-        assert isinstance(env, dict)
         os.environ.clear()
         os.environb.update({k.encode("latin-1"): v.encode("latin-1") for k, v in env.items()})
         from eqmail_ref.cli import main
 
         argv = request["argv"]
-        assert isinstance(argv, list)
         code = main([str(a) for a in argv]) or 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -81,13 +89,34 @@ def _warm_up() -> None:
 
 def serve(control: socket.socket) -> None:
     _warm_up()
+    serve_forks(control, fork_child(_child, control))
 
+
+class StartFailed(Exception):
+    """A session that could not start: `status` is its wait status (the reason is already
+    on its stderr)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+Start = Callable[[dict[str, Any], int, int], int]
+
+# the status pipes of the sessions running: a forked child that does not exec (the
+# reference's) closes them, or a session would hold another's pipe open
+_status_fds: set[int] = set()
+
+
+def serve_forks(control: socket.socket, start: Start) -> None:
+    """The fork server's loop: `start(request, session fd, tree fd)` starts each session and
+    returns its pid (or raises StartFailed); its status goes back as the protocol says."""
+    control.send(json.dumps({"ready": True}).encode())
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    children: dict[int, int] = {}  # pid -> request id
-    by_id: dict[int, int] = {}
+    children: dict[int, int] = {}  # pid -> its status pipe
     sel = selectors.DefaultSelector()
     sel.register(control, selectors.EVENT_READ, "control")
     sel.register(wake_r, selectors.EVENT_READ, "wake")
@@ -95,10 +124,10 @@ def serve(control: socket.socket) -> None:
         for key, _ in sel.select():
             if key.data == "wake":
                 os.read(wake_r, 4096)
-                _reap(children, by_id, control)
+                _reap(children)
                 continue
             try:
-                msg, fds, _flags, _addr = socket.recv_fds(control, 65536, 2)
+                msg, fds, _flags, _addr = socket.recv_fds(control, 65536, 3)
             except OSError:
                 msg, fds = b"", []
             if not msg:
@@ -106,20 +135,46 @@ def serve(control: socket.socket) -> None:
                     _killpg(pid)
                 return
             request = json.loads(msg)
-            if "kill" in request:
-                victim = by_id.get(request["kill"])
-                if victim:
-                    _killpg(victim)
-                continue
-            pid = os.fork()
-            if pid == 0:
-                _child(request, fds[0], fds[1], control)
-            for fd in fds:
+            session, tree, status = fds
+            os.set_inheritable(status, False)  # no session may hold another's status pipe
+            try:
+                pid = start(request, session, tree)
+            except StartFailed as exc:
+                _report(status, exc.status)
+            else:
+                children[pid] = status
+                _status_fds.add(status)
+                _say(status, b"P%d" % pid)
+            finally:
+                os.close(session)
+                os.close(tree)
+        _reap(children)
+
+
+def fork_child(child: Child, control: socket.socket) -> Start:
+    """A `start` that forks and runs `child` in the forked process (the reference's way)."""
+    def start(request: dict[str, Any], session: int, tree: int) -> int:
+        pid = os.fork()
+        if pid == 0:
+            for fd in _status_fds:
                 os.close(fd)
-            children[pid] = request["id"]
-            by_id[request["id"]] = pid
-            control.send(json.dumps({"id": request["id"], "pid": pid}).encode())
-        _reap(children, by_id, control)
+            child(request, session, tree, control)
+        return pid
+
+    return start
+
+
+def _say(status_fd: int, line: bytes) -> None:
+    try:
+        os.write(status_fd, line + b"\n")
+    except OSError:
+        pass  # the harness gave up on it
+
+
+def _report(status_fd: int, status: int) -> None:
+    _status_fds.discard(status_fd)
+    _say(status_fd, b"S%d" % status)
+    os.close(status_fd)
 
 
 def _killpg(pid: int) -> None:
@@ -129,7 +184,7 @@ def _killpg(pid: int) -> None:
         pass
 
 
-def _reap(children: dict[int, int], by_id: dict[int, int], control: socket.socket) -> None:
+def _reap(children: dict[int, int]) -> None:
     while children:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -137,10 +192,8 @@ def _reap(children: dict[int, int], by_id: dict[int, int], control: socket.socke
             return
         if pid == 0:
             return
-        rid = children.pop(pid, None)
-        if rid is not None:
-            by_id.pop(rid, None)
-            control.send(json.dumps({"id": rid, "status": status}).encode())
+        if pid in children:
+            _report(children.pop(pid), status)
 
 
 if __name__ == "__main__":
