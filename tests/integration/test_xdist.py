@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.cases import CATALOGUE_DIR
 from harness.observe.addresses import Leases, LoopbackPool
 from tests.conftest import ROOT
 
-CASE_FILES = ["conformance/cases/7-remote.toml", "conformance/cases/8-domainbindings.toml"]
+CASE_FILES = [str(CATALOGUE_DIR / "7-remote.toml"), str(CATALOGUE_DIR / "8-domainbindings.toml")]
 
 
 def _xdist() -> None:
