@@ -16,6 +16,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.resources import CATALOGUE_DIR  # noqa: E402
 
 __all__ = ["main"]
 
@@ -35,7 +38,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--workers", "-n", type=int, default=2)
     p.add_argument("--target", default="ref")
-    p.add_argument("paths", nargs="*", default=["conformance/cases"])
+    p.add_argument("paths", nargs="*", default=[str(CATALOGUE_DIR)])
     args = p.parse_args()
     print(f"pytest --target {args.target} {' '.join(args.paths)}")
     alone = timed(0, args.target, args.paths)
