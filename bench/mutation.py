@@ -177,7 +177,8 @@ def worker() -> int:
     from harness.verdict import NOT_APPLICABLE, OK
 
     catalogue = load_catalogue().cases
-    goldens = [GoldenTarget(f"golden:{d}", str(d)) for d in sorted(GOLDEN_DIR.iterdir())
+    # the reference's own recordings (real eQmail's, beside them, differ where real builds may)
+    goldens = [GoldenTarget(f"golden:{d}", str(d)) for d in sorted(GOLDEN_DIR.glob("ref-*"))
                if (d / "index.json").exists()]
     for g in goldens:
         g.start()
@@ -330,11 +331,17 @@ def run(tree: Path, mutants: list[Mutant], chosen: list[Mutant], known: dict[str
         # one unmutated pass, a case at a time: it must be all OK, and it tells which cases
         # run each function, so that a mutant runs only the cases that can see it
         traced = workers.ask({"trace": True}, timeout=3600)
-        if traced.get("timeout") or traced.get("bad"):
-            print(f"the unmutated reference does not replay its own golden data: {traced.get('bad')}",
+        broken = [b for b in traced.get("bad", []) if b["verdict"] in ("FAILED", "ERROR")]
+        if traced.get("timeout") or broken:
+            print(f"the unmutated reference does not replay its own golden data: {broken or traced}",
                   file=sys.stderr)
             return 2
-        hits: dict[str, list[str]] = traced["hits"]
+        # a case that is not OK unmutated (an informational one whose recording depends on the
+        # day, e.g. 3.3.6) cannot tell a mutant apart: left out, and said
+        noisy = {b["by"] for b in traced.get("bad", [])}
+        if noisy:
+            print(f"left out, not OK without a mutant: {', '.join(sorted(noisy))}", flush=True)
+        hits: dict[str, list[str]] = {f: [c for c in cs if c not in noisy] for f, cs in traced["hits"].items()}
         print(f"traced in {time.monotonic() - started:.0f} s: {len(hits)} functions run by the catalogue",
               flush=True)
         outcomes: list[tuple[Mutant, dict[str, Any]]] = []
