@@ -341,7 +341,8 @@ def run(tree: Path, mutants: list[Mutant], chosen: list[Mutant], known: dict[str
         noisy = {b["by"] for b in traced.get("bad", [])}
         if noisy:
             print(f"left out, not OK without a mutant: {', '.join(sorted(noisy))}", flush=True)
-        hits: dict[str, list[str]] = {f: [c for c in cs if c not in noisy] for f, cs in traced["hits"].items()}
+        hits: dict[str, list[str]] = {f: [c for c in cases if c not in noisy]
+                                      for f, cases in traced["hits"].items()}
         print(f"traced in {time.monotonic() - started:.0f} s: {len(hits)} functions run by the catalogue",
               flush=True)
         outcomes: list[tuple[Mutant, dict[str, Any]]] = []
