@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["Cdb", "cdb_hash", "cdb_build"]
+__all__ = ["Cdb", "cdb_hash"]
 
 _PAIR = struct.Struct("<II")
 
@@ -53,30 +53,3 @@ class Cdb:
                     return self._data[record + 8 + klen : end]
             slot = (slot + 1) % slots
         return None
-
-
-def cdb_build(items: list[tuple[bytes, bytes]]) -> bytes:
-    """Build a cdb (for fixtures and tests; qmail-newmrh makes the real ones)."""
-    records = bytearray()
-    buckets: list[list[tuple[int, int]]] = [[] for _ in range(256)]
-    pos = 2048
-    for key, value in items:
-        h = cdb_hash(key)
-        buckets[h & 255].append((h, pos))
-        record = _PAIR.pack(len(key), len(value)) + key + value
-        records += record
-        pos += len(record)
-    header = bytearray()
-    tables = bytearray()
-    for bucket in buckets:
-        slots = 2 * len(bucket)
-        header += _PAIR.pack(pos + len(tables), slots)
-        table = [(0, 0)] * slots
-        for h, rpos in bucket:
-            i = (h >> 8) % slots
-            while table[i][1]:
-                i = (i + 1) % slots
-            table[i] = (h, rpos)
-        for h, rpos in table:
-            tables += _PAIR.pack(h, rpos)
-    return bytes(header + records + tables)

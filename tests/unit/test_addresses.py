@@ -6,7 +6,8 @@ import pytest
 
 from eqmail_ref import replies as R
 from eqmail_ref.addresses import addrparse, parse_mail_params
-from eqmail_ref.cdb import Cdb, cdb_build
+from eqmail_ref.cdb import Cdb
+from tests.helpers.cdb_build import cdb_build
 from tests.helpers.core_driver import MODES, make_controls, replies, run
 
 IPME = frozenset({b"\0\0\0\0", b"\x7f\0\0\x01"})
