@@ -14,7 +14,6 @@ unlisted name is NXDOMAIN. Answers carry RA. Every question is recorded in `quer
 
 from __future__ import annotations
 
-import select
 import socket
 import threading
 from types import TracebackType
@@ -25,6 +24,8 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+from harness.observe.waiting import first_readable
 
 __all__ = ["DnsServer", "Zone"]
 
@@ -77,8 +78,7 @@ class DnsServer:
 
     def _serve(self) -> None:
         while True:
-            ready, _, _ = select.select([self.sock, self._wake_r], [], [])
-            if self._wake_r in ready:
+            if first_readable(self._wake_r, self.sock):
                 return
             data, peer = self.sock.recvfrom(65535)
             try:

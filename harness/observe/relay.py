@@ -22,7 +22,6 @@ exited, so EOF is near), then cuts whatever still hangs, so no thread outlives i
 from __future__ import annotations
 
 import itertools
-import select
 import socket
 import ssl
 import threading
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from harness.cases import Greet, RelayAction, ScriptItem
+from harness.observe.waiting import first_readable
 
 __all__ = ["SmtpPeer", "PeerConnection", "GREET", "TLS", "CLOSE", "HANG", "Item"]
 
@@ -80,8 +80,7 @@ class SmtpPeer:
     def _serve(self) -> None:
         try:
             while True:
-                ready, _, _ = select.select([self.listener, self._wake_r], [], [])
-                if self._wake_r in ready:
+                if first_readable(self._wake_r, self.listener):
                     # stopping: still take the connections the client made before it ended
                     self.listener.setblocking(False)
                     while self._accept_one():
