@@ -161,4 +161,6 @@ def run_remote_job(running: Running, message: bytes, timeout: float) -> RemoteOu
         raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from exc
     finally:
         running.sock.close()
+        if running.tree is not None:  # nobody waits on a job's tree: let its pipe go now
+            running.tree.close()
     return RemoteOutcome(stdout=bytes(report), exit=code, stderr=err)
