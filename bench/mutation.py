@@ -207,9 +207,14 @@ def worker() -> int:
         watch = _Watch(tracing, trace_dir)
         try:
             for targets, cases in plan:
-                runner = Runner(targets, cases, jobs=1 if tracing else 2)
-                runner.progress = watch.seen_by(runner, (OK, NOT_APPLICABLE))
-                runner.run()
+                # tracing: a run per case, since the runner hands pausing cases out first and
+                # overlaps them (harness/runner.py), and a case's .hits must be its own
+                for batch in [[c] for c in cases] if tracing else [cases]:
+                    runner = Runner(targets, batch, jobs=1 if tracing else 2)
+                    runner.progress = watch.seen_by(runner, (OK, NOT_APPLICABLE))
+                    runner.run()
+                    if watch.bad and not tracing:
+                        break
                 if watch.bad and not tracing:
                     break
         finally:
