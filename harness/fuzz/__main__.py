@@ -8,7 +8,8 @@ Targets: `ref` / `ref:1.09` (in-process, checked for crashes and hangs of the re
 itself), `cmd:PROGRAM ARGS...` (spawned per session, ucspi style: env + fd 0/1; {home} and
 {fixtures} are expanded), or any harness target (`exec:/var/qmail`, `docker:IMAGE`, ...).
 --workers N runs N processes (harness.fuzz.workers), worker i with seed S+i, sharing the
-corpus directory and the findings directory. Exit status: 0 no finding (replay: not reproduced), 1 findings (replay: reproduced), 2 usage.
+corpus directory and the findings directory.
+Exit status: 0 no finding (replay: not reproduced), 1 findings (replay: reproduced), 2 usage.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ def summary(stats: Stats, target: str, reference: str, seed: str, corpus: str) -
     if stats.known:
         found += " (hits of findings saved before or by another worker: " + \
             ", ".join(f"{k}: {v}" for k, v in sorted(stats.known.items())) + ")"
-    return (f"fuzz: {target} vs {reference}: {stats.sessions} sessions in {stats.seconds:.1f} s ({rate:.0f}/s), "
-            f"seed {seed}; findings: {found}; modelled eQmail crashes: {stats.modelled_crashes}; corpus {corpus}")
+    return (f"fuzz: {target} vs {reference}: {stats.sessions} sessions in {stats.seconds:.1f} s "
+            f"({rate:.0f}/s), seed {seed}; findings: {found}; "
+            f"modelled eQmail crashes: {stats.modelled_crashes}; corpus {corpus}")
 
 
 def cmd_fuzz(args: argparse.Namespace) -> int:
@@ -151,11 +153,13 @@ def _fuzz_parser() -> argparse.ArgumentParser:
     p.add_argument("--kinds", default="crash,hang,divergence",
                    help="which findings to minimize and save (the others are only counted)")
     p.add_argument("--workers", type=int, default=1,
-                   help="fuzzer processes sharing --corpus and --out (worker i: seed S+i); --sessions is per worker")
+                   help="fuzzer processes sharing --corpus and --out (worker i: seed S+i); "
+                        "--sessions is per worker")
     p.add_argument("--sync-every", type=int, default=200,
                    help="with --workers: sessions between takes of the other workers' new corpus inputs")
     p.add_argument("--until-found", metavar="KINDS",
-                   help="stop (each worker) once it has hit a finding of each of these kinds, e.g. crash,hang")
+                   help="stop (each worker) once it has hit a finding of each of these kinds, "
+                        "e.g. crash,hang")
     p.set_defaults(func=cmd_fuzz)
     return p
 

@@ -95,17 +95,19 @@ def run_workers(args: argparse.Namespace) -> int:
         ctx = multiprocessing.get_context("spawn")
         barrier = ctx.Barrier(n)
         results = [work / f"worker-{i}.json" for i in range(n)]
-        procs = [ctx.Process(target=_worker, args=(options, i, barrier, str(results[i])), name=f"fuzz-worker-{i}")
-                 for i in range(n)]
+        procs = [ctx.Process(target=_worker, args=(options, i, barrier, str(results[i])),
+                             name=f"fuzz-worker-{i}") for i in range(n)]
         started = time.monotonic()
         for p in procs:
             p.start()
         for p in procs:
             p.join()
         wall = time.monotonic() - started
-        failed = [f"worker {i} (exit status {p.exitcode})" for i, p in enumerate(procs) if not results[i].exists()]
+        failed = [f"worker {i} (exit status {p.exitcode})" for i, p in enumerate(procs)
+                  if not results[i].exists()]
         if failed:
-            raise HarnessError(f"--workers {n}: {', '.join(failed)} ended without results; see its output above")
+            raise HarnessError(f"--workers {n}: {', '.join(failed)} ended without results; "
+                               "see its output above")
         done = [json.loads(r.read_text()) for r in results]
         corpus_size = len(list(Path(options["corpus"]).glob("*.bin")))
     finally:
@@ -119,7 +121,8 @@ def run_workers(args: argparse.Namespace) -> int:
               f"hit, saved by another: {known}")
     merged = merge_stats(parts)
     print(summary(merged, done[0]["target"], done[0]["reference"], f"{args.seed}..{args.seed + n - 1}",
-                  f"+{merged.corpus_added} ({corpus_size} inputs in {args.corpus or 'a temporary directory'})")
+                  f"+{merged.corpus_added} ({corpus_size} inputs in {args.corpus or 'a temporary directory'})"
+                  )
           + f"; {n} workers, {wall:.1f} s with their start")
     print(merged.coverage())
     return 1 if merged.findings or merged.known else 0
