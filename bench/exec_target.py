@@ -34,13 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.targets.ref_home import install_reference_home  # noqa: E402
-
 from harness.cases import load_catalogue  # noqa: E402
 from harness.fixtures import FIXTURES_DIR, Fixture  # noqa: E402
 from harness.runner import Runner  # noqa: E402
 from harness.targets import make_target  # noqa: E402
 from harness.targets.exec_ import ExecTarget  # noqa: E402
+from harness.targets.ref_home import install_reference_home  # noqa: E402
 from harness.verdict import NOT_APPLICABLE, OK  # noqa: E402
 
 __all__ = ["main"]
