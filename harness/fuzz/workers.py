@@ -11,6 +11,7 @@ import argparse
 import json
 import multiprocessing
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -77,8 +78,15 @@ def _worker(options: dict[str, Any], index: int, barrier: threading.Barrier, res
     def log(line: str) -> None:
         print(f"[worker {index}] {line}", flush=True)
 
-    stats, target, reference = fuzz_one(args, args.seed + index, sync_every=args.sync_every, claims=True,
-                                        log=log, ready=ready)
+    try:
+        stats, target, reference = fuzz_one(args, args.seed + index, sync_every=args.sync_every, claims=True,
+                                            log=log, ready=ready)
+    except BaseException as e:
+        barrier.abort()  # the others do not wait for this one at the start
+        if isinstance(e, HarnessError):
+            print(f"fuzz: worker {index}: {e}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        raise
     Path(result).write_text(json.dumps({"target": target, "reference": reference,
                                         "stats": stats_to_json(stats)}))
 
