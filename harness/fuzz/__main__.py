@@ -1,12 +1,14 @@
 """`python -m harness.fuzz`: fuzz a target's qmail-smtpd over stdin/stdout, diffing against
 the in-process reference; or replay a saved finding.
 
-    python -m harness.fuzz --target SPEC --duration 60s --seed S --corpus DIR --out DIR
+    python -m harness.fuzz --target SPEC --duration 60s --seed S --corpus DIR --out DIR [--workers N]
     python -m harness.fuzz replay FINDING.json [--target SPEC] [--timeout T]
 
 Targets: `ref` / `ref:1.09` (in-process, checked for crashes and hangs of the reference
 itself), `cmd:PROGRAM ARGS...` (spawned per session, ucspi style: env + fd 0/1; {home} and
 {fixtures} are expanded), or any harness target (`exec:/var/qmail`, `docker:IMAGE`, ...).
+--workers N runs N processes (harness.fuzz.workers), worker i with seed S+i, sharing the
+corpus directory and the findings directory.
 Exit status: 0 no finding (replay: not reproduced), 1 findings (replay: reproduced), 2 usage.
 """
 
@@ -17,7 +19,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,9 +27,9 @@ from harness.drive.differential import Pair, entry, open_pair
 from harness.drive.side import AUTH_PAUSE
 from harness.drive.side_inprocess import InProcessSide
 from harness.errors import HarnessError
-from harness.fuzz.engine import Fuzzer, classify
+from harness.fuzz.engine import Fuzzer, Stats, classify
 
-__all__ = ["main", "open_sides", "parse_duration"]
+__all__ = ["main", "open_sides", "parse_duration", "fuzz_one", "summary"]
 
 
 def parse_duration(text: str) -> float:
@@ -67,21 +69,48 @@ def sides(spec: str, against: str | None, profile: str, timeout: float) -> Itera
         shutil.rmtree(work, ignore_errors=True)
 
 
-def cmd_fuzz(args: argparse.Namespace) -> int:
+def fuzz_one(args: argparse.Namespace, seed: int, *, sync_every: int = 0, claims: bool = False,
+             log: Callable[[str], None] = print, ready: Callable[[], None] | None = None,
+             ) -> tuple[Stats, str, str]:
+    """One fuzzer on the sides `args` name: its stats and the names of the target and the
+    reference. `ready` is called once the sides are up, just before the first session."""
     with sides(args.target, args.against, args.profile, args.timeout) as pair:
         target, reference = pair.target, pair.reference
         meta = {"target": args.target, "against": args.against, "profile": args.profile,
                 "timeout": args.timeout}
-        fuzzer = Fuzzer(target, reference, seed=args.seed, out=Path(args.out),
+        fuzzer = Fuzzer(target, reference, seed=seed, out=Path(args.out),
                         corpus=Path(args.corpus) if args.corpus else None,
                         states=args.states.split(",") if args.states else None, meta=meta,
-                        kinds=frozenset(args.kinds.split(",")))
-        stats = fuzzer.run(parse_duration(args.duration), args.sessions)
+                        kinds=frozenset(args.kinds.split(",")), log=log, sync_every=sync_every,
+                        claims=claims)
+        wanted = frozenset(args.until_found.split(",")) if args.until_found else None
+        if ready is not None:
+            ready()
+        stats = fuzzer.run(parse_duration(args.duration), args.sessions,
+                           until=(lambda s: wanted <= s.hit_kinds()) if wanted else None)
+    return stats, target.name, reference.name if reference else "itself"
+
+
+def summary(stats: Stats, target: str, reference: str, seed: str, corpus: str) -> str:
     rate = stats.sessions / stats.seconds if stats.seconds else 0.0
     found = ", ".join(f"{k}: {v}" for k, v in sorted(stats.findings.items())) or "none"
-    print(f"fuzz: {target.name} vs {reference.name if reference else 'itself'}: {stats.sessions} sessions "
-          f"in {stats.seconds:.1f} s ({rate:.0f}/s), seed {args.seed}; findings: {found}; "
-          f"modelled eQmail crashes: {stats.modelled_crashes}; corpus +{stats.corpus_added}")
+    if stats.known:
+        found += " (hits of findings saved before or by another worker: " + \
+            ", ".join(f"{k}: {v}" for k, v in sorted(stats.known.items())) + ")"
+    return (f"fuzz: {target} vs {reference}: {stats.sessions} sessions in {stats.seconds:.1f} s "
+            f"({rate:.0f}/s), seed {seed}; findings: {found}; "
+            f"modelled eQmail crashes: {stats.modelled_crashes}; corpus {corpus}")
+
+
+def cmd_fuzz(args: argparse.Namespace) -> int:
+    if args.workers < 1 or args.sync_every < 1:
+        raise HarnessError("--workers and --sync-every: give a number of at least 1")
+    if args.workers > 1:
+        from harness.fuzz.workers import run_workers  # it starts processes that import this module
+
+        return run_workers(args)
+    stats, target, reference = fuzz_one(args, args.seed)
+    print(summary(stats, target, reference, str(args.seed), f"+{stats.corpus_added}"))
     print(stats.coverage())
     return 1 if stats.findings else 0
 
@@ -123,6 +152,14 @@ def _fuzz_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before a session counts as hung")
     p.add_argument("--kinds", default="crash,hang,divergence",
                    help="which findings to minimize and save (the others are only counted)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="fuzzer processes sharing --corpus and --out (worker i: seed S+i); "
+                        "--sessions is per worker")
+    p.add_argument("--sync-every", type=int, default=200,
+                   help="with --workers: sessions between takes of the other workers' new corpus inputs")
+    p.add_argument("--until-found", metavar="KINDS",
+                   help="stop (each worker) once it has hit a finding of each of these kinds, "
+                        "e.g. crash,hang")
     p.set_defaults(func=cmd_fuzz)
     return p
 

@@ -7,7 +7,11 @@ Real eQmail sleeps 5 s after a failed AUTH (spec §2.9). The reference says how 
 session asks to pause, so the target gets that much more time before it counts as hung, and
 such sessions go to a lane of their own: up to `lane` of them wait at once while the loop
 goes on, and each is judged when the lane is full (always the oldest: the order of
-judgements, and so the corpus, does not depend on timing)."""
+judgements, and so the corpus, does not depend on timing).
+
+Workers (`--workers N`, harness.fuzz.workers) share the corpus directory and the findings
+through files (harness.fuzz.shared): each takes the others' new inputs every `sync_every`
+sessions, and a signature another worker claimed first only counts a hit here."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from harness.drive.side import AUTH_PAUSE, Pending, Run, Side
 from harness.drive.smtp_text import count_replies, reply_codes
 from harness.fuzz.inputs import STATES, generate, mutate
 from harness.fuzz.minimize import minimize
+from harness.fuzz.shared import SharedCorpus, claim_signature
 from harness.normalize import normalize_bytes
 
 __all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
@@ -75,6 +80,11 @@ class Stats:
     modelled_crashes: int = 0
     features: set[tuple[str, int, int]] = field(default_factory=set)  # (state, previous code, code)
     corpus_added: int = 0
+    corpus_taken: int = 0  # inputs taken from other workers' additions to the shared corpus
+    known: dict[str, int] = field(default_factory=dict)  # kind -> signatures another worker saved
+
+    def hit_kinds(self) -> set[str]:
+        return set(self.findings) | set(self.known)
 
     def coverage(self) -> str:
         pairs = {(s, c) for s, _, c in self.features}
@@ -90,13 +100,12 @@ class Fuzzer:
                  corpus: Path | None = None, states: list[str] | None = None, minimize_runs: int = 300,
                  meta: dict[str, Any] | None = None, kinds: frozenset[str] = KINDS,
                  log: Callable[[str], None] = print, record: list[bytes] | None = None,
-                 lane: int = 16) -> None:
+                 lane: int = 16, sync_every: int = 0, claims: bool = False) -> None:
         self.target, self.reference = target, reference
         self.lane_size = lane
         self.lane: deque[tuple[bytes, str, int, Run | None, Pending]] = deque()
         self.seed = seed
         self.out = out
-        self.corpus_dir = corpus
         self.states = states or list(STATES)
         self.minimize_runs = minimize_runs
         self.kinds = kinds  # the kinds saved as findings; the others are only counted
@@ -104,9 +113,10 @@ class Fuzzer:
         self.meta = meta or {}
         self.log = log
         self.stats = Stats()
-        self.corpus: list[bytes] = []
-        if corpus is not None and corpus.is_dir():
-            self.corpus = [p.read_bytes() for p in sorted(corpus.glob("*.bin"))]
+        self.shared = SharedCorpus(corpus) if corpus is not None else None
+        self.corpus: list[bytes] = self.shared.load() if self.shared is not None else []
+        self.sync_every = sync_every  # 0: never take what other workers add meanwhile
+        self.claims = claims  # save a finding only if no other worker claimed its signature
 
     def _begin(self, data: bytes) -> tuple[Run | None, Pending]:
         ref = self.reference.run(data) if self.reference is not None else None
@@ -126,6 +136,8 @@ class Fuzzer:
                                                          self.stats.sessions < max_sessions):
             if until is not None and until(self.stats):
                 break
+            if self.sync_every and self.stats.sessions % self.sync_every == 0 and self.stats.sessions:
+                self.sync()
             session_seed = rng.getrandbits(64)
             srng = random.Random(session_seed)
             state = srng.choice(self.states)
@@ -149,6 +161,13 @@ class Fuzzer:
         self.stats.seconds = time.monotonic() - started
         return self.stats
 
+    def sync(self) -> None:
+        """Take the inputs other workers wrote to the shared corpus since the last sync."""
+        if self.shared is not None:
+            taken = self.shared.take_new()
+            self.corpus.extend(taken)
+            self.stats.corpus_taken += len(taken)
+
     def _settle(self, data: bytes, state: str, session_seed: int, ref: Run | None, pending: Pending) -> None:
         got = pending.result()
         verdict = classify(ref, got)
@@ -167,15 +186,17 @@ class Fuzzer:
             self.stats.features |= new
             self.corpus.append(body)
             self.stats.corpus_added += 1
-            if self.corpus_dir is not None:
-                self.corpus_dir.mkdir(parents=True, exist_ok=True)
-                (self.corpus_dir / f"{hashlib.sha1(body).hexdigest()}.bin").write_bytes(body)
+            if self.shared is not None:
+                self.shared.add(body)
 
     def _found(self, verdict: Verdict, data: bytes, state: str, session_seed: int, ref: Run | None,
                got: Run) -> None:
         hits = self.stats.hits
         hits[verdict.signature] = hits.get(verdict.signature, 0) + 1
         if hits[verdict.signature] > 1 or verdict.kind not in self.kinds:
+            return
+        if self.claims and not claim_signature(self.out, verdict.signature):
+            self.stats.known[verdict.kind] = self.stats.known.get(verdict.kind, 0) + 1
             return
 
         def still_fails(candidate: bytes) -> bool:
