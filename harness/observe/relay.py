@@ -119,6 +119,7 @@ class SmtpPeer:
         first = True
         for item in script:
             if item == CLOSE:
+                self._hang_up(conn)
                 return
             if item == HANG:
                 break
@@ -193,6 +194,18 @@ class SmtpPeer:
         if not data and rec is not None and isinstance(sock, ssl.SSLSocket):
             rec.tls_close_notify = True
         return data
+
+    def _hang_up(self, conn: socket.socket) -> None:
+        """CLOSE: end our side (FIN) and discard what the client still sends until it closes.
+        Closing with unread input would send a reset instead, and whether the client then
+        sees an EOF or a reset (e.g. in a TLS handshake: OpenSSL 3's "unexpected eof while
+        reading" or a bare syscall error) would depend on which came first."""
+        try:
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
 
     def _drain(self, sock: socket.socket, rec: PeerConnection) -> None:
         while chunk := self._recv(sock, rec):

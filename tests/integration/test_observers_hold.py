@@ -1,6 +1,6 @@
-"""The outgoing side's observers in a process that holds many descriptors (a mutation worker,
-a soak, a long pytest session): with descriptor numbers past 1023 the fake DNS server and
-the fake relay still answer and stop. Seen in bench/mutation.py's worker: select() raised
+"""The outgoing side's fakes hold up. In a process that holds many descriptors (a mutation
+worker, a soak, a long pytest session), with descriptor numbers past 1023, the fake DNS
+server and the fake relay still answer and stop. Seen in bench/mutation.py's worker: select() raised
 "filedescriptor out of range" in their threads and cases then hung."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dns.query
 import pytest
 
 from harness.observe.dns import DnsServer
-from harness.observe.relay import SmtpPeer
+from harness.observe.relay import CLOSE, SmtpPeer
 
 
 @pytest.fixture
@@ -50,3 +50,17 @@ def test_the_fake_relay_answers_past_fd_1023(many_fds: None) -> None:
             assert client.recv(100) == b"220 relay ESMTP\r\n"
             client.sendall(b"QUIT\r\n")
             assert client.recv(100) == b"221 bye\r\n"
+
+
+def test_a_relay_that_hangs_up_sends_an_eof_never_a_reset() -> None:
+    """`close = true` in a relay script: the client sees the end of the stream (FIN) even if
+    it is still sending; a close with unread input would reset the connection instead, and
+    what a TLS client then reports depended on timing (7.5.16 under pytest -n 2)."""
+    with SmtpPeer([[b"220 relay ESMTP\r\n", b"220 go\r\n", CLOSE]]) as relay:
+        with socket.create_connection((relay.host, relay.port), timeout=10) as client:
+            assert client.recv(100) == b"220 relay ESMTP\r\n"
+            client.sendall(b"STARTTLS\r\n")
+            assert client.recv(100) == b"220 go\r\n"
+            client.sendall(b"\x16\x03\x01" + b"x" * (1 << 20))  # far more than the relay reads
+            client.shutdown(socket.SHUT_WR)
+            assert client.recv(100) == b""
