@@ -69,6 +69,10 @@ class SmtpServer(Pump):
         # I/O model
         self._buf = bytearray()  # received, not yet consumed
         self._avail = 0  # bytes at the front of _buf already read into the 1024-byte buffer
+        # what one read() may take: ssin's free room (substdio's `n`). flush_io() empties the
+        # buffer (ssin.p = 0) but never gives that room back, so each STARTTLS drop shrinks
+        # every later read by what it dropped (spec §1, output buffering; seen with real 1.09)
+        self._room = _READ_SIZE
         self._eof = False
         self._obuf = bytearray()  # the 512-byte output buffer
         self._effects: list[Effect] = []
@@ -144,8 +148,10 @@ class SmtpServer(Pump):
         the 1024-byte input buffer runs dry."""
         if count > self._avail:
             self.flush()
-            reads = -(-(count - self._avail) // _READ_SIZE)
-            self._avail = min(len(self._buf), self._avail + reads * _READ_SIZE)
+            if self._room <= 0:  # read(fd, buf, 0) is 0: substdio takes it for the end of input
+                self.die_read()
+            reads = -(-(count - self._avail) // self._room)
+            self._avail = min(len(self._buf), self._avail + reads * self._room)
         del self._buf[:count]
         self._avail -= count
 
@@ -213,6 +219,7 @@ class SmtpServer(Pump):
                 self.flush()
             elif after is FLUSH_IO:
                 del self._buf[: self._avail]
+                self._room -= self._avail
                 self._avail = 0
                 self.flush()
 
