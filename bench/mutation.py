@@ -284,7 +284,7 @@ class Workers:
         line = self.proc.stdout.readline() if ready else ""
         if not line:
             self.close()
-            return {**request, "timeout": True}
+            return {"name": request.get("name", ""), "timeout": True}
         return dict(json.loads(line))
 
     def close(self) -> None:
