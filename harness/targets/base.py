@@ -166,7 +166,7 @@ class Target(ABC):  # noqa: B024 - the hooks with bodies are optional
     runs_remote: bool = False  # can it run qmail-remote jobs?
     no_remote: str = "this target does not run qmail-remote"  # why not, for the report
     # patches the target was built without (spec option `no-PATCH`, e.g. no-domainbindings:
-    # kp-org/eQmail 9254fa9 is a 1.08 without it); the cases tagged with one are not applicable
+    # eQmail's public commit 9254fa9 is a 1.08 without it); the cases tagged with one are not applicable
     lacks: frozenset[str] = frozenset()
 
     def cannot_run(self, case: Case) -> str:

@@ -1,6 +1,6 @@
 """A target built without a patch (`no-domainbindings`): the spec option is parsed for the
 targets that run a build the user brought, and the cases tagged with the patch are not
-applicable to it (kp-org/eQmail 9254fa9 is a 1.08 without domainbindings)."""
+applicable to it (eQmail's public commit 9254fa9 is a 1.08 without domainbindings)."""
 
 from __future__ import annotations
 
