@@ -198,8 +198,15 @@ def worker() -> int:
         os.environ.update(MUTANT_UNDER_TEST=name, QMC_TRACE_DIR=str(trace_dir))
         set_mutant_under_test(name)
         refs = {v: RefTarget(f"ref:{v}", v, True) for v in ("1.08", "1.09")}
-        for r in refs.values():
-            r.start()
+        try:
+            for r in refs.values():
+                r.start()
+        except Exception as exc:  # noqa: BLE001 - a mutant that stops the reference starting
+            for r in refs.values():
+                r.stop()
+            print(json.dumps({"name": name, "killed": True, "cases": 0, "by": "(start)",
+                              "verdict": "ERROR", "reason": str(exc)[:200]}), flush=True)
+            continue
         chosen = [c for c in ordered if wanted is None or c.id in wanted]
         plan: list[tuple[list[Any], list[Any]]] = [
             ([g, refs[g.ref.version]], [c for c in chosen if c.id in g.index["cases"]]) for g in goldens]
@@ -332,6 +339,8 @@ def run(tree: Path, mutants: list[Mutant], chosen: list[Mutant], known: dict[str
         args: argparse.Namespace) -> int:
     workers = Workers(tree, args.timeout)
     started = time.monotonic()
+    partial = Path(args.out).with_suffix(".partial.jsonl")
+    partial.unlink(missing_ok=True)
     try:
         # one unmutated pass, a case at a time: it must be all OK, and it tells which cases
         # run each function, so that a mutant runs only the cases that can see it
@@ -360,6 +369,8 @@ def run(tree: Path, mutants: list[Mutant], chosen: list[Mutant], known: dict[str
             else:
                 verdict = workers.ask({"name": m.name, "cases": cases})
             outcomes.append((m, verdict))
+            with partial.open("a") as f:  # a run cut short keeps what it judged
+                f.write(json.dumps({**asdict(m), **verdict}) + "\n")
             state = ("equivalent" if "equivalent" in verdict else "TIMEOUT" if verdict.get("timeout")
                      else "killed" if verdict.get("killed") else "SURVIVED")
             print(f"[{n}/{len(chosen)}] {state:10} {m.path}:{m.line} {m.function} "
