@@ -41,7 +41,7 @@ def normalized(t: Transcript, used: set[str]) -> Transcript:
         exchanges=[Exchange(step=e.step, kind=e.kind, sent=e.sent,
                             received=normalize_bytes(e.received, used), event=e.event)
                    for e in t.exchanges],
-        exit=t.exit, stderr=t.stderr, observations={k: _norm(v, used) for k, v in t.observations.items()},
+        exit=t.exit, stderr=normalize_bytes(t.stderr, used), observations={k: _norm(v, used) for k, v in t.observations.items()},
         error=t.error, seconds=t.seconds)
 
 
@@ -56,9 +56,11 @@ def _show(value: Any) -> str:
 
 
 def diff(reference: Transcript, target: Transcript, *, compare_exit: bool = True,
-         observations: Collection[str] | None = None) -> list[Difference]:
+         observations: Collection[str] | None = None, compare_log: bool = False) -> list[Difference]:
     """Both transcripts must already be normalized. `observations`: compare only these
-    (None: all)."""
+    (None: all). `compare_log`: the programs' log lines (stderr) too, when the harness ran
+    the target's programs and so holds what they wrote: qmail admins read those lines, so
+    they are part of conformance (README, "What is compared")."""
     out: list[Difference] = []
     for ref, tgt in zip_longest(reference.exchanges, target.exchanges):
         step = (ref or tgt).step
@@ -71,6 +73,9 @@ def diff(reference: Transcript, target: Transcript, *, compare_exit: bool = True
     ref_exit, tgt_exit = reference.exit, target.exit
     if compare_exit and ref_exit is not None and tgt_exit is not None and ref_exit != tgt_exit:
         out.append(Difference(step=None, field="exit", reference=str(ref_exit), target=str(tgt_exit)))
+    if compare_log and reference.stderr != target.stderr:
+        out.append(Difference(step=None, field="log", reference=_show(reference.stderr),
+                              target=_show(target.stderr)))
     keys = set(reference.observations) | set(target.observations)
     if observations is not None:
         keys &= set(observations)

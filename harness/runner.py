@@ -249,7 +249,8 @@ class Runner:
         # a target we do not configure shows only the wire (and TLS): the reference's queue,
         # fd 3 and files are not compared with its nothing
         seen = None if target.controls_fixtures else WIRE_OBSERVATIONS
-        result.differences = diff(ref_n, tgt_n, compare_exit=transcript.exit is not None, observations=seen)
+        result.differences = diff(ref_n, tgt_n, compare_exit=transcript.exit is not None, observations=seen,
+                                  compare_log=seen is None and not case.log_unstable)
         result.verdict, result.reason = grade(case, result.differences, tgt_n, self.informational_fails, seen)
         return result
 

@@ -48,7 +48,7 @@ __all__ = ["load_catalogue", "load_file", "select", "CATALOGUE_DIR"]
 
 _ID = re.compile(r"^\d+(\.\d+)+$")
 _CASE_KEYS = ("id", "title", "spec", "tags", "versions", "grade", "profile", "files", "env", "args",
-              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "timeout", "tls_build",
+              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "log_unstable", "timeout", "tls_build",
               "client", "script")
 _STEP_KEYS = ("send", "replies", "starttls", "cram_md5", "close", "tls_version", "ciphers", "client_cert")
 _STEP_ACTIONS = ("send", "starttls", "cram_md5", "close")
@@ -260,6 +260,7 @@ def _parse_case(raw: dict[str, Any], source: str, line: int, check: Checker) -> 
         "env": lambda: _bytes_table(raw, "env"),
         "args": lambda: strings(raw["args"], ("args",), "args") if "args" in raw else None,
         "note": lambda: text(raw.get("note", ""), ("note",), "note"),
+        "log_unstable": lambda: text(raw.get("log_unstable", ""), ("log_unstable",), "log_unstable"),
         "timeout": lambda: _timeout(raw.get("timeout", 10.0)),
         "tls_build": lambda: (flag(raw["tls_build"], ("tls_build",), "tls_build")
                               if "tls_build" in raw else None),

@@ -243,6 +243,9 @@ class Case:
     relay: tuple[RelayPlan, ...] = ()
     dns: Zone = Zone()
     note: str = ""
+    # why this case's log lines (stderr) are not compared: a race the case cannot avoid,
+    # e.g. a process killed by SIGPIPE before it logs (README, "What is compared")
+    log_unstable: str = ""
     timeout: float = 10.0
     tls_build: bool | None = None  # only for targets built with (True) or without (False) TLS
     client: ClientScript | None = None  # category 10: a real client plays this (kind CLIENT)
