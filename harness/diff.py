@@ -41,7 +41,8 @@ def normalized(t: Transcript, used: set[str]) -> Transcript:
         exchanges=[Exchange(step=e.step, kind=e.kind, sent=e.sent,
                             received=normalize_bytes(e.received, used), event=e.event)
                    for e in t.exchanges],
-        exit=t.exit, stderr=normalize_bytes(t.stderr, used), observations={k: _norm(v, used) for k, v in t.observations.items()},
+        exit=t.exit, stderr=normalize_bytes(t.stderr, used),
+        observations={k: _norm(v, used) for k, v in t.observations.items()},
         error=t.error, seconds=t.seconds)
 
 

@@ -48,8 +48,8 @@ __all__ = ["load_catalogue", "load_file", "select", "CATALOGUE_DIR"]
 
 _ID = re.compile(r"^\d+(\.\d+)+$")
 _CASE_KEYS = ("id", "title", "spec", "tags", "versions", "grade", "profile", "files", "env", "args",
-              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "log_unstable", "timeout", "tls_build",
-              "client", "script")
+              "input", "steps", "expect", "accept", "remote", "relay", "dns", "note", "log_unstable",
+              "timeout", "tls_build", "client", "script")
 _STEP_KEYS = ("send", "replies", "starttls", "cram_md5", "close", "tls_version", "ciphers", "client_cert")
 _STEP_ACTIONS = ("send", "starttls", "cram_md5", "close")
 _STEP_OPTIONS = {"send": ("replies",), "starttls": ("tls_version", "ciphers", "client_cert"),
