@@ -20,6 +20,8 @@ Usage:
     python bench/mutation.py --sample 300 --seed 7 [--out mutation.json] [--timeout 180]
     python bench/mutation.py --all
     python bench/mutation.py --list            # the mutants, one line each, nothing run
+    python bench/mutation.py --sample 300 --seed 7 --resume mutation.partial.jsonl
+        # after new cases or equivalents: the earlier kills stand, the rest is judged again
 """
 
 from __future__ import annotations
@@ -316,6 +318,10 @@ def main() -> int:
                    help="mutate only this file (e.g. eqmail_ref/commands.py; repeatable)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds per mutant before TIMEOUT")
     p.add_argument("--out", default="mutation.json", help="result with every survivor (JSON)")
+    p.add_argument("--resume", metavar="PARTIAL",
+                   help="an earlier run's .partial.jsonl of the same sample: its killed mutants "
+                        "are taken as they are, the rest (survivors, mutants it did not reach) "
+                        "are judged again, by today's catalogue")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -340,6 +346,11 @@ def run(tree: Path, mutants: list[Mutant], chosen: list[Mutant], known: dict[str
     workers = Workers(tree, args.timeout)
     started = time.monotonic()
     partial = Path(args.out).with_suffix(".partial.jsonl")
+    earlier: dict[str, dict[str, Any]] = {}
+    if args.resume:
+        for line in Path(args.resume).read_text().splitlines():
+            judged = json.loads(line)
+            earlier[judged["key"]] = {k: v for k, v in judged.items() if k not in asdict(chosen[0])}
     partial.unlink(missing_ok=True)
     try:
         # one unmutated pass, a case at a time: it must be all OK, and it tells which cases
@@ -362,8 +373,11 @@ def run(tree: Path, mutants: list[Mutant], chosen: list[Mutant], known: dict[str
         outcomes: list[tuple[Mutant, dict[str, Any]]] = []
         for n, m in enumerate(chosen, 1):
             cases = hits.get(m.name.rpartition("__mutmut_")[0], [])
+            before = earlier.get(m.key, {})
             if m.key in known:
                 verdict: dict[str, Any] = {"equivalent": known[m.key]}
+            elif before.get("killed") or before.get("timeout"):
+                verdict = before
             elif not cases:
                 verdict = {"killed": False, "cases": 0, "uncovered": True}
             else:
