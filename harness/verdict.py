@@ -71,6 +71,8 @@ def _observed(t: Transcript, key: str) -> object:
         return t.received
     if key == "exit":
         return t.exit
+    if key == "log":
+        return t.stderr
     if key in ("queue", "relay", "source", "auth", "tls", "dns"):  # lists: none seen is []
         return t.observations.get(key, [])
     return t.observations.get(key)

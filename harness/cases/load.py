@@ -130,7 +130,7 @@ def _pins(raw: dict[str, Any], path: Path_, where: str, allowed: tuple[str, ...]
                 check.add(kpath, f"{where}: exit must be a status 0..255")
             else:
                 out[key] = value
-        elif key in ("replies", "fd3"):
+        elif key in ("replies", "fd3", "log"):
             out[key] = check.run(kpath, lambda v=value, p=kpath, k=key: to_bytes(text(v, p, f"{where}: {k}")))
         elif key == "queue":
             if not isinstance(value, list) or not all(_pair(m) for m in value):

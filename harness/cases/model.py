@@ -112,9 +112,9 @@ class ClientScript:
 # (harness/execute.py for smtpd, harness/remote_case.py for qmail-remote). `tls` of an smtpd
 # session depends on the OpenSSL build and is never pinned; a qmail-remote run observes no
 # queue and no checkpassword.
-SMTPD_PINS = ("replies", "exit", "queue", "fd3")
-REMOTE_PINS = ("replies", "exit", "relay", "source", "auth", "tls", "dns")
-PINS = ("replies", "exit", "queue", "fd3", "relay", "source", "auth", "tls", "dns")
+SMTPD_PINS = ("replies", "exit", "queue", "fd3", "log")
+REMOTE_PINS = ("replies", "exit", "relay", "source", "auth", "tls", "dns", "log")
+PINS = ("replies", "exit", "queue", "fd3", "relay", "source", "auth", "tls", "dns", "log")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +126,7 @@ class Expectation:
     queue    the (message, envelope) pairs the capture program saw, sorted
     fd3      what checkpassword read on fd 3
     relay, source, auth, tls, dns   qmail-remote's observations, one string per item
+    log      the program's log lines (stderr), normalized
     """
 
     replies: bytes | None = None
@@ -137,6 +138,7 @@ class Expectation:
     auth: tuple[bytes, ...] | None = None
     tls: tuple[bytes, ...] | None = None
     dns: tuple[bytes, ...] | None = None
+    log: bytes | None = None
 
     def pinned(self) -> tuple[str, ...]:
         """The names of the pinned observations, in PINS order."""
@@ -171,6 +173,7 @@ class RelayAction(StrEnum):
     TLS = "TLS"  # a TLS server handshake now
     CLOSE = "CLOSE"  # hang up
     HANG = "HANG"  # answer nothing more
+    RESET = "RESET"  # read the next command, then reset the connection (RST)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ RELAY_KEYS = ("name", "script", "scripts", "refuse", "cert", "cn", "ehlo", "auth
 _DIALOGUE = ("ehlo", "auth", "greeting")  # shape the default script only
 _RESERVED = ("ca", "other_ca", "dns")  # placeholders that are not relays
 CLIENT_NAMES = ("client", *(f"client{n}" for n in range(2, 9)))
-_FLAGS = {"tls": RelayAction.TLS, "close": RelayAction.CLOSE, "hang": RelayAction.HANG}
+_FLAGS = {"tls": RelayAction.TLS, "close": RelayAction.CLOSE, "hang": RelayAction.HANG,
+          "reset": RelayAction.RESET}
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -66,7 +67,7 @@ def _item(raw: Any, path: Path_, what: str) -> ScriptItem:
             return _FLAGS[key]
     raise Bad((*path, *(raw if isinstance(raw, dict) else ())),
               f"{what}: an item is a reply string or one of {{tls = true}}, {{close = true}}, "
-              "{hang = true}, {greet = \"...\"}")
+              "{hang = true}, {reset = true}, {greet = \"...\"}")
 
 
 def _default_script(name: str, raw: dict[str, Any], recipients: int, path: Path_) -> tuple[ScriptItem, ...]:

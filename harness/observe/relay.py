@@ -13,6 +13,8 @@ items, in order:
   TLS        a TLS server handshake now, with `tls_context`
   CLOSE      hang up
   HANG       answer nothing more: read (and record) until the client gives up
+  RESET      read (and record) the next command, then reset the connection: the client,
+             waiting for the reply, gets ECONNRESET from its read (not an EOF)
 After the script the peer keeps reading (what follows, QUIT) until the client closes.
 The peer never waits on a clock: reads block until data or EOF. `stop()` (and leaving the
 `with` block) first lets the connections already made end by themselves (their client has
@@ -24,6 +26,7 @@ from __future__ import annotations
 import itertools
 import socket
 import ssl
+import struct
 import threading
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -31,7 +34,7 @@ from types import TracebackType
 from harness.cases import Greet, RelayAction, ScriptItem
 from harness.observe.waiting import first_readable
 
-__all__ = ["SmtpPeer", "PeerConnection", "GREET", "TLS", "CLOSE", "HANG", "Item"]
+__all__ = ["SmtpPeer", "PeerConnection", "GREET", "TLS", "CLOSE", "HANG", "RESET", "Item"]
 
 _SAFETY = 30.0  # a read that waits this long means a hung client: the connection ends
 _ACCEPTED = itertools.count()  # orders the connections of several peers
@@ -39,7 +42,7 @@ _ACCEPTED = itertools.count()  # orders the connections of several peers
 
 # the script items are the case model's own (a case's relay plan is a list of them)
 GREET = Greet
-TLS, CLOSE, HANG = RelayAction.TLS, RelayAction.CLOSE, RelayAction.HANG
+TLS, CLOSE, HANG, RESET = RelayAction.TLS, RelayAction.CLOSE, RelayAction.HANG, RelayAction.RESET
 Item = ScriptItem
 
 
@@ -123,6 +126,13 @@ class SmtpPeer:
                 return
             if item == HANG:
                 break
+            if item == RESET:
+                command = self._next_command(sock, buf, rec, in_data)
+                if command is not None:
+                    rec.commands.append(command)
+                # SO_LINGER 0: close() sends RST, so the client's pending read fails
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
             if item == TLS:
                 assert self.tls_context is not None, "TLS step without tls_context"
                 try:

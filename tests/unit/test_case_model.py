@@ -189,3 +189,15 @@ def test_a_syntax_error_is_a_problem_of_the_whole_file(tmp_path: Path) -> None:
     path = write_cases(tmp_path, GOOD + "\n[[case]\n")
     catalogue = load_file(path)
     assert catalogue.cases == [] and catalogue.problems[0].startswith(f"{path}: cannot read the case file")
+
+
+def test_log_pins_reset_relays_and_log_unstable_load(tmp_path: Path) -> None:
+    text = GOOD.replace('exit = 0 }', 'exit = 0, log = "qmail-smtpd: x\\n" }') \
+        + 'log_unstable = "a race"\n' \
+        + REMOTE.replace("relay = [{}]", 'relay = [{ script = ["220 hi\\r\\n", { reset = true }] }]\n'
+                                         'expect = { log = "" }')
+    catalogue = load_catalogue([write_cases(tmp_path, text)])
+    assert catalogue.problems == []
+    smtpd, remote = catalogue.cases
+    assert smtpd.expect.log == b"qmail-smtpd: x\n" and smtpd.log_unstable == "a race"
+    assert remote.expect.log == b"" and remote.relay[0].scripts[0][1] is RelayAction.RESET

@@ -82,3 +82,19 @@ def test_normalized_then_diff_ignores_time_and_pid_and_records_the_rule() -> Non
 def test_difference_to_json() -> None:
     d = Difference(step=2, field="reply", reference="250 ok\r\n", target="500 x\r\n")
     assert d.to_json() == {"step": 2, "field": "reply", "reference": "250 ok\r\n", "target": "500 x\r\n"}
+
+
+def test_log_lines_compared_only_when_asked_and_normalized() -> None:
+    a = transcript([GREETING])
+    b = transcript([GREETING])
+    a.stderr = b"qmail-smtpd: read failed: (null) from 1.2.3.4 to (null) helo unknown\n"
+    b.stderr = b""
+    assert diff(a, b) == []  # a target whose programs the harness does not run
+    assert diff(a, b, compare_log=True) == [
+        Difference(step=None, field="log", reference=a.stderr.decode(), target="")]
+    # what changes from run to run is normalized in log lines as in replies
+    c, d = transcript([GREETING]), transcript([GREETING])
+    c.stderr, d.stderr = b"250 ok 1795537221 qp 4242\n", b"250 ok 1795537299 qp 77\n"
+    used: set[str] = set()
+    assert diff(c, d, compare_log=True) != []
+    assert diff(normalized(c, used), normalized(d, used), compare_log=True) == []
