@@ -136,7 +136,9 @@ def _record(rtype: str, record: str, known: set[str], path: Path_, key: str) -> 
     bare = _PLACEHOLDER.sub("", record)
     if rtype == "A" and bare and not _is_ip(bare, 4):
         raise Bad(path, f"dns {key!r}: {record!r} is not an IPv4 address or a {{relay}}")
-    if rtype == "AAAA" and bare and not _is_ip(bare, 6):
+    # a v4-mapped AAAA names a relay inside an IPv6 address: ::ffff:{relay}
+    mapped = _PLACEHOLDER.sub("127.0.0.1", record)
+    if rtype == "AAAA" and bare and not _is_ip(bare, 6) and not _is_ip(mapped, 6):
         raise Bad(path, f"dns {key!r}: {record!r} is not an IPv6 address or a {{relay}}")
     if rtype == "MX" and not re.fullmatch(r"\d+ \S+", record):
         raise Bad(path, f"dns {key!r}: {record!r} is not 'PREFERENCE HOST'")
