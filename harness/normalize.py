@@ -82,7 +82,8 @@ RULES: tuple[Rule, ...] = (
          "'error:<lib func reason>:<library>:<function>:<reason>'; it becomes the text OpenSSL 3 "
          "gives the same library and reason, as eQmail prints it", _openssl_1x, b"error:"),
     Rule("relay-tls-cipher", "the cipher a fake relay agreed with qmail-remote depends on two OpenSSL builds",
-         _sub(rb"^(\w+ TLSv1(?:\.\d)?) cipher [A-Za-z0-9_-]+$", rb"\1 cipher CIPHER"), b" cipher "),
+         _sub(rb"^(\w+ TLSv1(?:\.\d)?) cipher [A-Za-z0-9_-]+((?: client \S+)?)$", rb"\1 cipher CIPHER\2"),
+         b" cipher "),
     Rule("tls-cipher", "the cipher named in 'ESMTPS (<cipher> encrypted)' depends on the OpenSSL build",
          _sub(rb"ESMTPS \([A-Za-z0-9_-]+ encrypted\)", b"ESMTPS (CIPHER encrypted)"), b"ESMTPS ("),
 )

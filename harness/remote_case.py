@@ -40,7 +40,7 @@ from harness.cases import Case, CaseKind, to_bytes
 from harness.errors import TargetFault
 from harness.fixtures import Profile, build_fixture
 from harness.observe.addresses import OutgoingNet, bind_udp, listen_tcp, reverse
-from harness.observe.certs import ca_pem, other_ca_pem, server_context
+from harness.observe.certs import ca_pem, client_cert_pem, other_ca_pem, server_context
 from harness.observe.dns import DnsServer
 from harness.observe.plan import fill_in, zone_of
 from harness.observe.relay import PeerConnection, SmtpPeer
@@ -66,7 +66,8 @@ class _Stage:
             listener = listen_tcp(pool, 25)
             stack.callback(pool.release, listener.getsockname()[0])
             peer = SmtpPeer([list(s) for s in plan.scripts], listener=listener,
-                            tls_context=server_context(plan.cert, plan.cn) if plan.tls else None)
+                            tls_context=server_context(plan.cert, plan.cn, tls_max=plan.tls_max,
+                                                       client_ca=plan.client_ca) if plan.tls else None)
             stack.callback(peer.stop)
             self.peers[plan.name] = peer
             self.fill[plan.name], self.fill[f"{plan.name}_port"] = peer.host, str(peer.port)
@@ -90,6 +91,8 @@ class _Stage:
 
     def expand(self, data: bytes) -> bytes:
         data = data.replace(b"{ca}", ca_pem()).replace(b"{other_ca}", other_ca_pem())
+        if b"{client_cert}" in data:
+            data = data.replace(b"{client_cert}", client_cert_pem())
         return fill_in(data.decode("latin-1"), self.fill).encode("latin-1")
 
     def connections(self) -> list[tuple[str, PeerConnection]]:
@@ -118,6 +121,13 @@ def _auth(received: bytes) -> bytes | None:
     return None
 
 
+def _client(conn: PeerConnection) -> str:
+    """ client CN, when the relay asked for a client certificate and got one."""
+    subject = (conn.tls_client_cert or {}).get("subject") or ()
+    names = [v for rdn in subject for k, v in rdn if k == "commonName"]  # type: ignore[attr-defined]
+    return f" client {names[0]}" if names else ""
+
+
 def _observe(stage: _Stage, t: Transcript) -> None:
     relay, source, auth, tls = [], [], [], []
     for name, conn in stage.connections():
@@ -128,8 +138,8 @@ def _observe(stage: _Stage, t: Transcript) -> None:
         if seen is not None:
             auth.append(f"{name} ".encode() + seen)
         if conn.tls_version or conn.tls_error:
-            tls.append(f"{name} {conn.tls_version} cipher {conn.tls_cipher}".encode() if conn.tls_version
-                       else f"{name} handshake failed".encode())
+            tls.append(f"{name} {conn.tls_version} cipher {conn.tls_cipher}{_client(conn)}".encode()
+                       if conn.tls_version else f"{name} handshake failed".encode())
     t.observations["relay"] = relay
     t.observations["source"] = source
     if auth:

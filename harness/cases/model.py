@@ -195,6 +195,8 @@ class RelayPlan:
     refuse: bool = False  # nothing listens: connections are refused
     cert: tuple[str, ...] = ()  # the DNS names of its TLS certificate
     cn: str = ""  # the certificate's commonName ("": none)
+    tls_max: str = ""  # the highest TLS version it speaks ("TLSv1.2"; "": the default)
+    client_ca: bool = False  # asks for a client certificate of the test client CA
 
     @property
     def tls(self) -> bool:

@@ -47,7 +47,9 @@ from harness.cases.model import (
 
 __all__ = ["parse_relays", "parse_zone", "RELAY_KEYS", "CLIENT_NAMES"]
 
-RELAY_KEYS = ("name", "script", "scripts", "refuse", "cert", "cn", "ehlo", "auth", "greeting")
+RELAY_KEYS = ("name", "script", "scripts", "refuse", "cert", "cn", "tls_max", "client_ca", "ehlo", "auth",
+              "greeting")
+TLS_VERSIONS = ("TLSv1.2", "TLSv1.3")
 _DIALOGUE = ("ehlo", "auth", "greeting")  # shape the default script only
 _RESERVED = ("ca", "other_ca", "dns")  # placeholders that are not relays
 CLIENT_NAMES = ("client", *(f"client{n}" for n in range(2, 9)))
@@ -113,7 +115,12 @@ def _relay(entry: Any, n: int, recipients: int, check: Checker) -> RelayPlan:
                         for s in listed)
     cert = strings(raw.get("cert", [f"{name}.test"]), (*path, "cert"), f"relay {name}: cert")
     cn = text(raw.get("cn", ""), (*path, "cn"), f"relay {name}: cn")
-    return RelayPlan(name=name, scripts=scripts, refuse=refuse, cert=cert, cn=cn)
+    tls_max = text(raw.get("tls_max", ""), (*path, "tls_max"), f"relay {name}: tls_max")
+    if tls_max not in ("", *TLS_VERSIONS):
+        raise Bad((*path, "tls_max"), f"relay {name}: tls_max must be one of {', '.join(TLS_VERSIONS)}")
+    client_ca = flag(raw.get("client_ca", False), (*path, "client_ca"), f"relay {name}: client_ca")
+    return RelayPlan(name=name, scripts=scripts, refuse=refuse, cert=cert, cn=cn, tls_max=tls_max,
+                     client_ca=client_ca)
 
 
 def parse_relays(raw: Any, recipients: int, check: Checker) -> tuple[RelayPlan, ...]:

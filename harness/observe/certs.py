@@ -9,7 +9,7 @@ import threading
 from functools import cache
 from typing import Any
 
-__all__ = ["ca_pem", "other_ca_pem", "server_context"]
+__all__ = ["ca_pem", "other_ca_pem", "client_cert_pem", "server_context"]
 
 
 _CAS: dict[str, Any] = {}
@@ -45,10 +45,31 @@ def _leaf(names: tuple[str, ...], cn: str) -> Any:
     return _ca("relay").issue_cert(*names, common_name=cn or None, key_type=trustme.KeyType.RSA)
 
 
-def server_context(names: tuple[str, ...], cn: str = "") -> ssl.SSLContext:
+@cache
+def client_cert_pem() -> bytes:
+    """`{client_cert}`: a client certificate of the run's client CA and its key, in one PEM
+    file (what qmail-remote's control/clientcert.pem holds); commonName qmc-client."""
+    import trustme
+
+    leaf = _ca("client").issue_cert("qmc-client.test", common_name="qmc-client",
+                                    key_type=trustme.KeyType.RSA)
+    data: bytes = leaf.private_key_and_cert_chain_pem.bytes()
+    return data
+
+
+def server_context(names: tuple[str, ...], cn: str = "", *, tls_max: str = "",
+                   client_ca: bool = False) -> ssl.SSLContext:
     """A server context whose certificate (from the run's test CA) names `names` (DNS
-    subjectAltNames) and `cn` (the commonName, if any)."""
+    subjectAltNames) and `cn` (the commonName, if any); `tls_max` caps the version (cipher
+    lists apply to TLS 1.2 and below only); `client_ca` asks for a client certificate of
+    the run's client CA (not required: a client without one goes on)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _leaf(names, cn).configure_cert(ctx)
-    ctx.verify_mode = ssl.CERT_NONE
+    if tls_max:
+        ctx.maximum_version = ssl.TLSVersion[tls_max.replace(".", "_")]
+    if client_ca:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cadata=_ca("client").cert_pem.bytes().decode())
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
     return ctx

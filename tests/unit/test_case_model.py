@@ -201,3 +201,13 @@ def test_log_pins_reset_relays_and_log_unstable_load(tmp_path: Path) -> None:
     smtpd, remote = catalogue.cases
     assert smtpd.expect.log == b"qmail-smtpd: x\n" and smtpd.log_unstable == "a race"
     assert remote.expect.log == b"" and remote.relay[0].scripts[0][1] is RelayAction.RESET
+
+
+def test_relay_tls_options_load_and_a_bad_version_is_a_problem(tmp_path: Path) -> None:
+    good = REMOTE.replace("relay = [{}]", 'relay = [{ tls_max = "TLSv1.2", client_ca = true }]')
+    bad = REMOTE.replace('"7.1.1"', '"7.1.2"').replace("relay = [{}]", 'relay = [{ tls_max = "SSLv3" }]')
+    catalogue = load_catalogue([write_cases(tmp_path, good + bad)])
+    plan = catalogue.cases[0].relay[0]
+    assert (plan.tls_max, plan.client_ca) == ("TLSv1.2", True)
+    assert [p.split(": case 7.1.2: ")[1] for p in catalogue.problems] == [
+        "relay relay: tls_max must be one of TLSv1.2, TLSv1.3"]
