@@ -92,7 +92,7 @@ def test_a_bad_script_is_a_problem_with_its_line(tmp_path: Path, client: str, sc
     ('input = "QUIT\\r\\n"\n', "'input' does not go with 'client' (a real client plays the script)"),
     ('steps = ["QUIT\\r\\n"]\n', "'steps' does not go with 'client' (a real client plays the script)"),
     ('expect = { relay = [] }\n', "expect: 'relay' cannot be pinned in this kind of case "
-                                  "(pinnable: replies, exit, queue, fd3)"),
+                                  "(pinnable: replies, exit, queue, fd3, log)"),
 ])
 def test_a_client_case_takes_no_session_of_its_own(tmp_path: Path, extra: str, message: str) -> None:
     _, problems, cases = _load(tmp_path, extra=extra)
