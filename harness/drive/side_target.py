@@ -29,7 +29,7 @@ from typing import Any
 from harness.cases import Case
 from harness.drive.session import PlainChannel, ReplyReader
 from harness.drive.side import MAX_OUTPUT, Ending, Hang, Pending, Run, session_case
-from harness.fixtures import Fixture, Profile, build_fixture, load_profiles
+from harness.fixtures import Fixture, Profile, build_fixture, load_profiles, scratch_dir
 from harness.observe.home import observe_home
 from harness.targets.base import Running, Target
 
@@ -141,11 +141,18 @@ class TargetSide:
         self.timeout = timeout
         self.profiles = profiles or load_profiles()
         self.shared = fixture
-        self.base = Path(tempfile.mkdtemp(prefix="qmc-side-"))
+        self.base = Path(tempfile.mkdtemp(prefix="qmc-side-", dir=scratch_dir()))
         self.n = 0
         self.running: Running | None = None
         self.fx: Fixture | None = None
         self.reader: ReplyReader | None = None
+        self.pauses = 0  # a process does not tell its pauses (harness.drive.side.Side)
+
+    def twin(self) -> TargetSide:
+        """Another side on the same target, for a session at the same time as this one's
+        (harness.property.lane); the target's owner starts and stops it."""
+        return TargetSide(self.target, self.profile, timeout=self.timeout, profiles=self.profiles,
+                          fixture=self.shared)
 
     def _fixture(self) -> Fixture:
         if self.shared is not None:
@@ -166,39 +173,47 @@ class TargetSide:
         self.reader = ReplyReader(PlainChannel(running.sock))
         return self._read(1)
 
-    def _read(self, n: int) -> bytes:
-        assert self.reader is not None
+    def _read(self, n: int, grace: float = 0.0) -> bytes:
+        assert self.reader is not None and self.running is not None
         got = b""
+        if grace:
+            self.running.sock.settimeout(self.timeout + grace)
         try:
             for _ in range(n):
                 got += self.reader.reply()
                 if self.reader.eof and not self.reader.buf:
                     break
         except TimeoutError:
-            raise Hang(f"{self.name}: no complete reply within {self.timeout:g} s (got {got!r})") from None
+            raise Hang(f"{self.name}: no complete reply within {self.timeout + grace:g} s "
+                       f"(got {got!r})") from None
+        finally:
+            if grace:
+                self.running.sock.settimeout(self.timeout)
         return got
 
-    def send(self, data: bytes, replies: int = 0) -> bytes:
+    def send(self, data: bytes, replies: int = 0, grace: float = 0.0) -> bytes:
         assert self.reader is not None
         try:
             self.reader.channel.sendall(data)
         except OSError:
             pass  # the server closed: what it said before is still read below
-        return self._read(replies)
+        return self._read(replies, grace)
 
-    def close(self) -> Ending:
+    def close(self, grace: float = 0.0) -> Ending:
         assert self.running is not None and self.reader is not None and self.fx is not None
         running, fx = self.running, self.fx
         self.running = None
+        timeout = self.timeout + grace
         try:
             self.reader.channel.close_write()
+            running.sock.settimeout(timeout)
             try:
                 rest = self.reader.rest()
             except TimeoutError:
-                raise Hang(f"{self.name}: still talking {self.timeout:g} s after the client closed") from None
+                raise Hang(f"{self.name}: still talking {timeout:g} s after the client closed") from None
             running.sock.close()
             try:
-                code, stderr = await_end(running, self.timeout)
+                code, stderr = await_end(running, timeout)
             except Hang as exc:
                 raise Hang(f"{self.name}: {exc.args[0]}") from None
         except BaseException:
