@@ -282,8 +282,8 @@ def explore(ref: Side, tgt: Side, *, max_examples: int, seed: int, max_findings:
     """Search for disagreements; each one found is shrunk and then counted as known, and the
     search starts again (same budget) until a round finds nothing new. `lane`: sessions whose
     reference paused are replayed there (harness.property.lane); what it finds counts once
-    the round's search ends, in the order they were played. `shrink` False: hypothesis does
-    not shrink (a benchmark's fixed work)."""
+    the round's search ends, in the order they were played. `shrink` False: a finding is
+    reported as found, not shrunk by hypothesis nor by deleting steps (a benchmark's work)."""
     known = set(known or ())
     findings: list[Finding] = []
     waiting: list[Finding] = []  # the lane's, not yet reported
@@ -306,7 +306,7 @@ def explore(ref: Side, tgt: Side, *, max_examples: int, seed: int, max_findings:
         new = found[-1] if found else next((f for f in waiting if f.signature not in known), None)
         if new is None:
             break
-        finding = reduce_steps(ref, tgt, new, frozenset(known))
+        finding = reduce_steps(ref, tgt, new, frozenset(known)) if shrink else new
         findings.append(finding)
         known.add(finding.signature)
         if progress:
