@@ -89,6 +89,16 @@ class Side(Protocol):
         Raises Hang when they do not come within the timeout plus `grace`."""
         ...
 
+    def post(self, data: bytes, replies: int, grace: float = 0.0) -> None:
+        """`send` in two halves: write `data` now, and `collect()` its replies later, so that
+        a process answers while the caller does something else (hypothesis drawing the next
+        step). Nothing is written in between."""
+        ...
+
+    def collect(self) -> bytes:
+        """What the last `post` brought back, as `send` would have returned it."""
+        ...
+
     def close(self, grace: float = 0.0) -> Ending:
         """End our side (half-close), read the rest, observe the end; always releases the
         session. Raises Hang when the server does not end within the timeout plus `grace`."""

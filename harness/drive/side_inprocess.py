@@ -133,6 +133,7 @@ class InProcessSide:
         self.seen = 0
         self.pauses = 0
         self.asked = 0  # how many of the session's requests were counted for `pauses`
+        self.posted = b""
 
     def _new(self) -> bytes:
         assert self.session is not None
@@ -152,6 +153,12 @@ class InProcessSide:
         assert self.session is not None
         self.session.feed(data)
         return self._new()
+
+    def post(self, data: bytes, replies: int = 0, grace: float = 0.0) -> None:
+        self.posted = self.send(data, replies, grace)
+
+    def collect(self) -> bytes:
+        return self.posted
 
     def close(self, grace: float = 0.0) -> Ending:
         assert self.session is not None

@@ -22,6 +22,7 @@ class Recording:
         self.said, self.paused, self.ending, self.end_pauses = said, paused, ending, end_pauses
         self.pauses = 0
         self.at = 0
+        self.posted = b""
 
     def open(self) -> bytes:
         self.at, self.pauses = 0, self.paused[0]
@@ -31,6 +32,12 @@ class Recording:
         self.at += 1
         self.pauses += self.paused[self.at]
         return self.said[self.at]
+
+    def post(self, data: bytes, replies: int = 0, grace: float = 0.0) -> None:
+        self.posted = self.send(data, replies, grace)
+
+    def collect(self) -> bytes:
+        return self.posted
 
     def close(self, grace: float = 0.0) -> Ending:
         self.pauses += self.end_pauses

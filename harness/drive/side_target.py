@@ -156,6 +156,7 @@ class TargetSide:
         self.pauses = 0  # a process does not tell its pauses (harness.drive.side.Side)
         self.ahead = ahead
         self.next: tuple[Running, Fixture] | None = None  # the session started ahead
+        self.posted = (0, 0.0)  # the replies (and grace) the last post() waits for
 
     def twin(self) -> TargetSide:
         """Another side on the same target, for a session at the same time as this one's
@@ -221,11 +222,20 @@ class TargetSide:
         return got
 
     def send(self, data: bytes, replies: int = 0, grace: float = 0.0) -> bytes:
+        self.post(data, replies, grace)
+        return self.collect()
+
+    def post(self, data: bytes, replies: int = 0, grace: float = 0.0) -> None:
         assert self.reader is not None
         try:
             self.reader.channel.sendall(data)
         except OSError:
-            pass  # the server closed: what it said before is still read below
+            pass  # the server closed: what it said before is still read by collect()
+        self.posted = (replies, grace)
+
+    def collect(self) -> bytes:
+        replies, grace = self.posted
+        self.posted = (0, 0.0)
         return self._read(replies, grace)
 
     def close(self, grace: float = 0.0) -> Ending:

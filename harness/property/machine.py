@@ -79,6 +79,10 @@ class Play:
         self.closed = False
         self.ended = False
         self.deferred = False  # the target's session goes to the lane at the end
+        # the step whose target replies are not read yet, and what the reference said: the
+        # target answers while hypothesis draws the next step (Side.post); they are read
+        # before anything more is written, so every step still follows the reply before it
+        self.pending: tuple[int, bytes] | None = None
         greeting = ref.open()
         # the reference's output and pauses per step, for the lane
         self.said, self.paused = [greeting], [ref.pauses]
@@ -108,7 +112,16 @@ class Play:
                 return
             self._fail(step, what, a, b)
 
+    def _collect(self) -> None:
+        if self.pending is not None:
+            step, got_ref = self.pending
+            self.pending = None
+            got_tgt = self._guard(self.tgt.collect)
+            self.last["tgt"] = got_tgt or self.last["tgt"]
+            self._compare(step, "reply", got_ref, got_tgt)
+
     def step(self, data: bytes = b"", cram: tuple[bytes, bytes] | None = None) -> bytes:
+        self._collect()
         if self.closed:
             return b""
         # a CRAM-MD5 answer is computed from each side's own challenge (its last reply)
@@ -124,15 +137,16 @@ class Play:
             self._defer()
         if self.deferred:
             return got_ref
-        grace = AUTH_PAUSE * (self.ref.pauses - before)
-        got_tgt = self._guard(lambda: self.tgt.send(tgt_data, n, grace))
-        self.last = {"ref": got_ref or self.last["ref"], "tgt": got_tgt or self.last["tgt"]}
-        self._compare(len(self.steps), "reply", got_ref, got_tgt)
+        self.last["ref"] = got_ref or self.last["ref"]
+        self.tgt.post(tgt_data, n, AUTH_PAUSE * (self.ref.pauses - before))
+        self.pending = (len(self.steps), got_ref)
         return got_ref
 
     def end(self) -> None:
         if self.ended:
             return
+        if not self.deferred:
+            self._collect()  # a difference there: abort() still ends both sessions
         self.ended = True
         before = self.ref.pauses
         ref_end = self.ref.close()
@@ -163,6 +177,7 @@ class Play:
         after the reply before it, as here)."""
         if not self.deferred:
             self.deferred = True
+            self.pending = None  # the lane compares that step too
             self.tgt.abort()
 
     def abort(self) -> None:
@@ -281,9 +296,10 @@ def explore(ref: Side, tgt: Side, *, max_examples: int, seed: int, max_findings:
             shrink: bool = True) -> list[Finding]:
     """Search for disagreements; each one found is shrunk and then counted as known, and the
     search starts again (same budget) until a round finds nothing new. `lane`: sessions whose
-    reference paused are replayed there (harness.property.lane); what it finds counts once
-    the round's search ends, in the order they were played. `shrink` False: a finding is
-    reported as found, not shrunk by hypothesis nor by deleting steps (a benchmark's work)."""
+    reference paused are replayed there (harness.property.lane); what it finds counts at the
+    end of the first round where hypothesis found nothing, in the order they were played.
+    `shrink` False: a finding is reported as found, not shrunk by hypothesis nor by deleting
+    steps (a benchmark's work)."""
     known = set(known or ())
     findings: list[Finding] = []
     waiting: list[Finding] = []  # the lane's, not yet reported
@@ -300,7 +316,9 @@ def explore(ref: Side, tgt: Side, *, max_examples: int, seed: int, max_findings:
         except (Disagreement, HypothesisException, BaseExceptionGroup):
             pass  # what was found is in `found`; a flaky target still leaves its finding there
         finally:
-            if lane is not None:
+            # the lane is waited for only when hypothesis found nothing: otherwise its
+            # sessions go on pausing while the finding is shrunk and the next round runs
+            if lane is not None and not found:
                 waiting += lane.drain()
         # hypothesis replays its shrunk example last
         new = found[-1] if found else next((f for f in waiting if f.signature not in known), None)

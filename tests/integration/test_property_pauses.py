@@ -58,6 +58,12 @@ class _Watched:
     def send(self, data: bytes, replies: int = 0, grace: float = 0.0) -> bytes:
         return self.side.send(data, replies, grace)
 
+    def post(self, data: bytes, replies: int = 0, grace: float = 0.0) -> None:
+        self.side.post(data, replies, grace)
+
+    def collect(self) -> bytes:
+        return self.side.collect()
+
     def close(self, grace: float = 0.0) -> Ending:
         self.watch.open_now -= 1
         return self.side.close(grace)
