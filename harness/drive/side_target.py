@@ -185,23 +185,27 @@ class TargetSide:
             raise
 
     def _session(self) -> tuple[Running, Fixture]:
-        """A started session: the one started ahead if there is one; then the next one."""
+        """A started session: the one started ahead if there is one."""
         got, self.next = self.next, None
-        if got is None:
-            got = self._start()
-        if self.ahead:
+        return got if got is not None else self._start()
+
+    def _start_next(self) -> None:
+        """With `ahead`: start the next session, once the one taken has what it needs."""
+        if self.ahead and self.next is None:
             try:
                 self.next = self._start()
             except Exception:  # noqa: BLE001 - it fails again when it is needed, and says why there
                 self.next = None
-        return got
 
     def open(self) -> bytes:
         running, self.fx = self._session()
         self.running = running
         running.sock.settimeout(self.timeout)  # a hang guard only: replies are framed by grammar
         self.reader = ReplyReader(PlainChannel(running.sock))
-        return self._read(1)
+        try:
+            return self._read(1)
+        finally:
+            self._start_next()
 
     def _read(self, n: int, grace: float = 0.0) -> bytes:
         assert self.reader is not None and self.running is not None
@@ -277,6 +281,7 @@ class TargetSide:
     def begin(self, data: bytes, grace: float = 0.0) -> Pending:
         running, fx = self._session()
         _write_all(running.sock, data)
+        self._start_next()
         return _Whole(self, running, fx, grace)
 
     def run(self, data: bytes) -> Run:
