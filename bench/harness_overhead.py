@@ -38,8 +38,12 @@ sys.path.insert(0, str(ROOT))
 from harness.cases import Case, load_catalogue  # noqa: E402
 from harness.diff import diff, normalized  # noqa: E402
 from harness.execute import run_case_on  # noqa: E402
-from harness.fixtures import Profile, build_fixture, load_profiles  # noqa: E402
-from harness.runner import scratch_dir  # noqa: E402
+from harness.fixtures import (  # noqa: E402
+    Profile,
+    build_fixture,
+    load_profiles,
+    scratch_dir,  # noqa: E402
+)
 from harness.targets import make_target  # noqa: E402
 from harness.targets.base import Target  # noqa: E402
 from harness.transcript import Transcript  # noqa: E402

@@ -68,7 +68,8 @@ def open_pair(spec: str, against: str | None, profile: str, *, timeout: float, p
             # a program spawned per session gets the cheapest queue program (nothing is observed)
             queue = str(FIXTURES_DIR / "bin" / "qmail-queue-discard") if target.kind == "cmd" else None
             fx = prepare(target, session_case(profile), profiles, home, queue_program=queue)
-        side = TargetSide(target, profile, timeout=timeout, profiles=profiles, fixture=fx)
+        # the next session's program starts while this one is judged (side_target: ahead)
+        side = TargetSide(target, profile, timeout=timeout, profiles=profiles, fixture=fx, ahead=True)
     except BaseException:
         reference.shutdown()
         target.stop()

@@ -73,20 +73,35 @@ class Side(Protocol):
     """One end of qmail-smtpd sessions; one session at a time."""
 
     name: str
+    # the pauses (Sleep requests) the session under way asked for so far: the in-process
+    # reference counts them, a process side says 0. Real eQmail pauses 5 s after a failed
+    # AUTH (spec §2.9): a step that made the reference pause gives the target that much
+    # more time (`grace`) before it counts as hung.
+    pauses: int
 
     def open(self) -> bytes:
         """Start a session; the greeting (one reply)."""
         ...
 
-    def send(self, data: bytes, replies: int) -> bytes:
+    def send(self, data: bytes, replies: int, grace: float = 0.0) -> bytes:
         """Write `data`; what came back: `replies` complete replies from a process (how many
         the reference gave), everything the core said from the in-process reference.
-        Raises Hang when they do not come in time."""
+        Raises Hang when they do not come within the timeout plus `grace`."""
         ...
 
-    def close(self) -> Ending:
+    def post(self, data: bytes, replies: int, grace: float = 0.0) -> None:
+        """`send` in two halves: write `data` now, and `collect()` its replies later, so that
+        a process answers while the caller does something else (hypothesis drawing the next
+        step). Nothing is written in between."""
+        ...
+
+    def collect(self) -> bytes:
+        """What the last `post` brought back, as `send` would have returned it."""
+        ...
+
+    def close(self, grace: float = 0.0) -> Ending:
         """End our side (half-close), read the rest, observe the end; always releases the
-        session. Raises Hang when the server does not end."""
+        session. Raises Hang when the server does not end within the timeout plus `grace`."""
         ...
 
     def abort(self) -> None:

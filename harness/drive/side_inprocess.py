@@ -131,24 +131,36 @@ class InProcessSide:
         self.timeout = timeout
         self.session: InProcessSession | None = None
         self.seen = 0
+        self.pauses = 0
+        self.asked = 0  # how many of the session's requests were counted for `pauses`
+        self.posted = b""
 
     def _new(self) -> bytes:
         assert self.session is not None
         out = self.session.t.output
         data, self.seen = bytes(out[self.seen:]), len(out)
+        asked = self.session.t.requests
+        self.pauses += sum(isinstance(r, Sleep) for r in asked[self.asked:])
+        self.asked = len(asked)
         return data
 
     def open(self) -> bytes:
         self.session = self.world.session()
-        self.seen = 0
+        self.seen = self.pauses = self.asked = 0
         return self._new()
 
-    def send(self, data: bytes, replies: int = 0) -> bytes:
+    def send(self, data: bytes, replies: int = 0, grace: float = 0.0) -> bytes:
         assert self.session is not None
         self.session.feed(data)
         return self._new()
 
-    def close(self) -> Ending:
+    def post(self, data: bytes, replies: int = 0, grace: float = 0.0) -> None:
+        self.posted = self.send(data, replies, grace)
+
+    def collect(self) -> bytes:
+        return self.posted
+
+    def close(self, grace: float = 0.0) -> Ending:
         assert self.session is not None
         t = self.session.eof()
         rest = self._new()

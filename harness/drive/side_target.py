@@ -10,6 +10,12 @@ Each session gets a fresh fixture home built from the profile (so its queue can 
 observed), unless the side is given one `fixture` for every session (the fuzzer's: nothing
 is observed but the wire and the exit status, and nothing is built per session).
 
+`ahead`: the next session is started (its home built, its program spawned) as soon as
+one is taken, so that starting a program, ~3 ms for real eQmail and more on a busy
+machine, overlaps what the caller does meanwhile (hypothesis drawing the next example,
+the reference's answer) instead of adding to it. A program waits for its first command
+exactly as when it has just started; a program that never greets is still a Hang.
+
 The catalogue's case runner (harness.execute) runs its sessions with the same parts: the
 fixture home made ready for the target (`prepare`), the one definition of "the session has
 ended" (`await_end`: the program exited, and so did everything it started), and what is
@@ -29,7 +35,7 @@ from typing import Any
 from harness.cases import Case
 from harness.drive.session import PlainChannel, ReplyReader
 from harness.drive.side import MAX_OUTPUT, Ending, Hang, Pending, Run, session_case
-from harness.fixtures import Fixture, Profile, build_fixture, load_profiles
+from harness.fixtures import Fixture, Profile, build_fixture, load_profiles, scratch_dir
 from harness.observe.home import observe_home
 from harness.targets.base import Running, Target
 
@@ -134,18 +140,29 @@ class TargetSide:
     """One harness Target; sessions run one at a time. The target's owner starts and stops it."""
 
     def __init__(self, target: Target, profile: str = "auth", *, timeout: float = 6.0,
-                 profiles: dict[str, Profile] | None = None, fixture: Fixture | None = None) -> None:
+                 profiles: dict[str, Profile] | None = None, fixture: Fixture | None = None,
+                 ahead: bool = False) -> None:
         self.target = target
         self.name = target.name
         self.profile = profile
         self.timeout = timeout
         self.profiles = profiles or load_profiles()
         self.shared = fixture
-        self.base = Path(tempfile.mkdtemp(prefix="qmc-side-"))
+        self.base = Path(tempfile.mkdtemp(prefix="qmc-side-", dir=scratch_dir()))
         self.n = 0
         self.running: Running | None = None
         self.fx: Fixture | None = None
         self.reader: ReplyReader | None = None
+        self.pauses = 0  # a process does not tell its pauses (harness.drive.side.Side)
+        self.ahead = ahead
+        self.next: tuple[Running, Fixture] | None = None  # the session started ahead
+        self.posted = (0, 0.0)  # the replies (and grace) the last post() waits for
+
+    def twin(self) -> TargetSide:
+        """Another side on the same target, for a session at the same time as this one's
+        (harness.property.lane); the target's owner starts and stops it."""
+        return TargetSide(self.target, self.profile, timeout=self.timeout, profiles=self.profiles,
+                          fixture=self.shared)
 
     def _fixture(self) -> Fixture:
         if self.shared is not None:
@@ -159,46 +176,87 @@ class TargetSide:
         if fx is not self.shared:
             shutil.rmtree(fx.local, ignore_errors=True)
 
+    def _start(self) -> tuple[Running, Fixture]:
+        fx = self._fixture()
+        try:
+            return self.target.smtpd(fx), fx
+        except BaseException:
+            self._release(fx)
+            raise
+
+    def _session(self) -> tuple[Running, Fixture]:
+        """A started session: the one started ahead if there is one."""
+        got, self.next = self.next, None
+        return got if got is not None else self._start()
+
+    def _start_next(self) -> None:
+        """With `ahead`: start the next session, once the one taken has what it needs."""
+        if self.ahead and self.next is None:
+            try:
+                self.next = self._start()
+            except Exception:  # noqa: BLE001 - it fails again when it is needed, and says why there
+                self.next = None
+
     def open(self) -> bytes:
-        self.fx = self._fixture()
-        running = self.running = self.target.smtpd(self.fx)
+        running, self.fx = self._session()
+        self.running = running
         running.sock.settimeout(self.timeout)  # a hang guard only: replies are framed by grammar
         self.reader = ReplyReader(PlainChannel(running.sock))
-        return self._read(1)
+        try:
+            return self._read(1)
+        finally:
+            self._start_next()
 
-    def _read(self, n: int) -> bytes:
-        assert self.reader is not None
+    def _read(self, n: int, grace: float = 0.0) -> bytes:
+        assert self.reader is not None and self.running is not None
         got = b""
+        if grace:
+            self.running.sock.settimeout(self.timeout + grace)
         try:
             for _ in range(n):
                 got += self.reader.reply()
                 if self.reader.eof and not self.reader.buf:
                     break
         except TimeoutError:
-            raise Hang(f"{self.name}: no complete reply within {self.timeout:g} s (got {got!r})") from None
+            raise Hang(f"{self.name}: no complete reply within {self.timeout + grace:g} s "
+                       f"(got {got!r})") from None
+        finally:
+            if grace:
+                self.running.sock.settimeout(self.timeout)
         return got
 
-    def send(self, data: bytes, replies: int = 0) -> bytes:
+    def send(self, data: bytes, replies: int = 0, grace: float = 0.0) -> bytes:
+        self.post(data, replies, grace)
+        return self.collect()
+
+    def post(self, data: bytes, replies: int = 0, grace: float = 0.0) -> None:
         assert self.reader is not None
         try:
             self.reader.channel.sendall(data)
         except OSError:
-            pass  # the server closed: what it said before is still read below
-        return self._read(replies)
+            pass  # the server closed: what it said before is still read by collect()
+        self.posted = (replies, grace)
 
-    def close(self) -> Ending:
+    def collect(self) -> bytes:
+        replies, grace = self.posted
+        self.posted = (0, 0.0)
+        return self._read(replies, grace)
+
+    def close(self, grace: float = 0.0) -> Ending:
         assert self.running is not None and self.reader is not None and self.fx is not None
         running, fx = self.running, self.fx
         self.running = None
+        timeout = self.timeout + grace
         try:
             self.reader.channel.close_write()
+            running.sock.settimeout(timeout)
             try:
                 rest = self.reader.rest()
             except TimeoutError:
-                raise Hang(f"{self.name}: still talking {self.timeout:g} s after the client closed") from None
+                raise Hang(f"{self.name}: still talking {timeout:g} s after the client closed") from None
             running.sock.close()
             try:
-                code, stderr = await_end(running, self.timeout)
+                code, stderr = await_end(running, timeout)
             except Hang as exc:
                 raise Hang(f"{self.name}: {exc.args[0]}") from None
         except BaseException:
@@ -221,13 +279,9 @@ class TargetSide:
             self.fx = None
 
     def begin(self, data: bytes, grace: float = 0.0) -> Pending:
-        fx = self._fixture()
-        try:
-            running = self.target.smtpd(fx)
-        except BaseException:
-            self._release(fx)
-            raise
+        running, fx = self._session()
         _write_all(running.sock, data)
+        self._start_next()
         return _Whole(self, running, fx, grace)
 
     def run(self, data: bytes) -> Run:
@@ -235,4 +289,9 @@ class TargetSide:
 
     def shutdown(self) -> None:
         self.abort()
+        if self.next is not None:
+            running, fx = self.next
+            self.next = None
+            discard(running)
+            self._release(fx)
         shutil.rmtree(self.base, ignore_errors=True)

@@ -16,7 +16,9 @@ import time
 from pathlib import Path
 
 from harness.drive.differential import Pair, entry, open_pair
+from harness.drive.side_target import TargetSide
 from harness.property.findings import load_finding, save_finding
+from harness.property.lane import Lane
 from harness.property.machine import Finding, explore, play
 
 __all__ = ["main", "open_sides"]
@@ -51,11 +53,16 @@ def cmd_search(args: argparse.Namespace) -> int:
         print(f"finding {len(saved)}: {finding.signature}  -> {path}")
         _show(finding)
 
+    # real eQmail's 5 s pauses after a failed AUTH wait in a lane, not in line (lane.py)
+    lane = Lane(tgt, args.lane) if isinstance(tgt, TargetSide) and args.lane > 0 else None
     started = time.monotonic()
     try:
         findings = explore(ref, tgt, max_examples=args.max_examples, seed=args.seed,
-                           max_findings=args.max_findings, step_count=args.steps, progress=progress)
+                           max_findings=args.max_findings, step_count=args.steps, progress=progress,
+                           lane=lane)
     finally:
+        if lane is not None:
+            lane.close()
         pair.close()
     took = time.monotonic() - started
     print(f"property: {ref.name} vs {tgt.name}: {len(findings)} distinct difference(s) in {took:.1f} s "
@@ -97,6 +104,8 @@ def _search_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="auth", help="fixture profile (fixtures/profiles.toml)")
     p.add_argument("--steps", type=int, default=12, help="most steps per generated session")
     p.add_argument("--max-findings", type=int, default=8, help="stop after this many distinct differences")
+    p.add_argument("--lane", type=int, default=32,
+                   help="sessions that pause (a failed AUTH) replayed at once aside; 0: each in turn")
     p.set_defaults(func=cmd_search)
     return p
 

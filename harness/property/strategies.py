@@ -35,55 +35,79 @@ _LABEL = st.sampled_from([b"example.org", b"EXAMPLE.ORG", b"sub.example.net", b"
 
 domains = st.one_of(_LABEL, st.binary(max_size=12).map(no_braces))
 
+# Every strategy a composite draws from is made once, here: one made inside the composite
+# is made, validated and labelled again at each draw, which was most of hypothesis's cost
+# per example (bench/property_speed.py). The same strategies, so the same examples.
+_KIND6, _KIND10 = st.integers(0, 5), st.integers(0, 9)
+_QUOTED = st.sampled_from([b"a b", b"j\\\"oe", b"", b"x@y", b"\xe9"])
+_LONG = st.sampled_from([64, 65, 255, 900, 1100])
+_RAW_LOCAL = st.binary(min_size=1, max_size=10)
+_SPACE = st.sampled_from([b"", b" "])
+_PARAMS = st.sampled_from([b"", b"", b" SIZE=100", b" BODY=8BITMIME", b" SIZE=99999999999", b" x"])
+_OPEN = st.sampled_from([b"<", b" <", b"<<"])
+
 
 @st.composite
 def _local(draw: st.DrawFn) -> bytes:
-    kind = draw(st.integers(0, 5))
+    kind = draw(_KIND6)
     if kind == 0:
-        return b'"' + draw(st.sampled_from([b"a b", b"j\\\"oe", b"", b"x@y", b"\xe9"])) + b'"'
+        return b'"' + draw(_QUOTED) + b'"'
     if kind == 1:
-        return b"a" * draw(st.sampled_from([64, 65, 255, 900, 1100]))
+        return b"a" * draw(_LONG)
     if kind == 2:
-        return no_braces(draw(st.binary(min_size=1, max_size=10)))
+        return no_braces(draw(_RAW_LOCAL))
     return draw(_ATEXT)
+
+
+_LOCAL, _BOOL = _local(), st.booleans()
 
 
 @st.composite
 def addresses(draw: st.DrawFn) -> bytes:
     """What goes between MAIL FROM:/RCPT TO: and the line end, brackets included or not."""
-    kind = draw(st.integers(0, 9))
+    kind = draw(_KIND10)
     if kind == 0:
         return b"<>"
-    addr = draw(_local()) + (b"@" + draw(domains) if draw(st.booleans()) or kind > 3 else b"")
+    addr = draw(_LOCAL) + (b"@" + draw(domains) if draw(_BOOL) or kind > 3 else b"")
     if kind == 1:  # source route
         addr = b"@" + draw(domains) + b",@" + draw(domains) + b":" + addr
     if kind == 2:  # no angle brackets, maybe a space
-        return draw(st.sampled_from([b"", b" "])) + addr
+        return draw(_SPACE) + addr
     if kind == 3:  # unbalanced
         return b"<" + addr
-    params = draw(st.sampled_from([b"", b"", b" SIZE=100", b" BODY=8BITMIME", b" SIZE=99999999999", b" x"]))
-    return draw(st.sampled_from([b"<", b" <", b"<<"])) + addr + b">" + params
+    params = draw(_PARAMS)
+    return draw(_OPEN) + addr + b">" + params
+
+
+_ADDRESS = addresses()
 
 
 _EOL = st.sampled_from([b"\r\n", b"\r\n", b"\r\n", b"\n", b"\r", b"\r\r\n", b""])
 
 
+_LINE_TEXT = st.one_of(
+    st.sampled_from([b"", b".", b"..", b".x", b"Subject: t", b"Received: x", b"Delivered-To: y",
+                     b"\xff\xfe8-bit", b"a\x00b", b" ", b"a\rb", b"x" * 1000]),
+    st.binary(max_size=20).map(no_braces))
+_END = st.sampled_from([b".\r\n", b"\r\n.\r\n", b"\r\n.\r\n", b"\n.\n", b"\r\n.\n", b"\n.\r\n",
+                        b"\r.\r", b"", b"\r\n.\r\nNOOP\r\n"])
+
+
 @st.composite
 def _body_line(draw: st.DrawFn) -> bytes:
-    text = draw(st.one_of(
-        st.sampled_from([b"", b".", b"..", b".x", b"Subject: t", b"Received: x", b"Delivered-To: y",
-                         b"\xff\xfe8-bit", b"a\x00b", b" ", b"a\rb", b"x" * 1000]),
-        st.binary(max_size=20).map(no_braces)))
+    text = draw(_LINE_TEXT)
     return text + draw(_EOL)
+
+
+_LINES = st.lists(_body_line(), max_size=6)
 
 
 @st.composite
 def bodies(draw: st.DrawFn) -> bytes:
     """A message body sent after 354: lines with dots and odd line ends, usually ended by the
     end-of-data mark (sometimes a smuggling-style ambiguous one, sometimes none)."""
-    body = b"".join(draw(st.lists(_body_line(), max_size=6)))
-    end = draw(st.sampled_from([b".\r\n", b"\r\n.\r\n", b"\r\n.\r\n", b"\n.\n", b"\r\n.\n", b"\n.\r\n",
-                                b"\r.\r", b"", b"\r\n.\r\nNOOP\r\n"]))
+    body = b"".join(draw(_LINES))
+    end = draw(_END)
     return body + end
 
 
@@ -91,11 +115,16 @@ def _b64(data: bytes) -> bytes:
     return base64.b64encode(data)
 
 
+_CREDENTIALS = st.sampled_from([*USERS, (b"joe", b"wrong"), (b"nobody", b"x"), (b"", b"")])
+_ODD_ANSWER = st.sampled_from([b"*\r\n", b"=\r\n", b"\r\n", b"!!!\r\n", b"am9l\n", b"====\r\n"])
+_RAW_ANSWER = st.binary(max_size=16)
+
+
 @st.composite
 def auth_lines(draw: st.DrawFn) -> bytes:
     """A line answering a 334 prompt: right or wrong credentials, bad base64, a cancel '*'."""
-    user, secret = draw(st.sampled_from([*USERS, (b"joe", b"wrong"), (b"nobody", b"x"), (b"", b"")]))
-    kind = draw(st.integers(0, 5))
+    user, secret = draw(_CREDENTIALS)
+    kind = draw(_KIND6)
     if kind == 0:
         return _b64(user) + b"\r\n"
     if kind == 1:
@@ -103,36 +132,43 @@ def auth_lines(draw: st.DrawFn) -> bytes:
     if kind == 2:
         return _b64(b"\x00" + user + b"\x00" + secret) + b"\r\n"
     if kind == 3:
-        return draw(st.sampled_from([b"*\r\n", b"=\r\n", b"\r\n", b"!!!\r\n", b"am9l\n", b"====\r\n"]))
+        return draw(_ODD_ANSWER)
     if kind == 4:
         return _b64(user + b" " + b"0" * 32) + b"\r\n"
-    return no_braces(draw(st.binary(max_size=16))) + b"\r\n"
+    return no_braces(draw(_RAW_ANSWER)) + b"\r\n"
 
 
 garbage = st.binary(min_size=1, max_size=64).map(no_braces)
+_VERB = st.sampled_from([b"HELO", b"EHLO", b"MAIL", b"RCPT", b"DATA", b"RSET", b"NOOP", b"VRFY",
+                         b"AUTH", b"HELP", b"helo", b"ehlo", b"mail", b"rcpt", b"Data", b"BDAT",
+                         b"STARTTLS x", b"GARBAGE"])
+_HELO_SPACE = st.sampled_from([b" ", b"  ", b""])
+_FROM = st.sampled_from([b" FROM:", b" from:", b" FROM: ", b" FROM", b"FROM:"])
+_TO = st.sampled_from([b" TO:", b" to:", b" TO: ", b" TO", b"TO:"])
+_MECH = st.sampled_from([b" LOGIN", b" PLAIN", b" CRAM-MD5", b" login", b" cram-md5", b"",
+                         b" XYZ", b" PLAIN ", b" LOGIN "])
+_INITIAL = st.one_of(st.just(b""), auth_lines().map(lambda x: b" " + x.rstrip(b"\r\n")))
+_ARG = st.sampled_from([b"", b" x", b" joe", b" " + b"a" * 600])
 
 
 @st.composite
 def commands(draw: st.DrawFn) -> bytes:
     """One command line (or a few pipelined), bytes exactly as sent."""
-    verb = draw(st.sampled_from([b"HELO", b"EHLO", b"MAIL", b"RCPT", b"DATA", b"RSET", b"NOOP", b"VRFY",
-                                 b"AUTH", b"HELP", b"helo", b"ehlo", b"mail", b"rcpt", b"Data", b"BDAT",
-                                 b"STARTTLS x", b"GARBAGE"]))
+    verb = draw(_VERB)
     eol = draw(_EOL)
     if verb.upper() in (b"HELO", b"EHLO"):
-        arg = draw(st.sampled_from([b" ", b"  ", b""])) + draw(domains)
+        arg = draw(_HELO_SPACE) + draw(domains)
     elif verb.upper() == b"MAIL":
-        arg = draw(st.sampled_from([b" FROM:", b" from:", b" FROM: ", b" FROM", b"FROM:"]))
-        arg += draw(addresses())
+        arg = draw(_FROM)
+        arg += draw(_ADDRESS)
     elif verb.upper() == b"RCPT":
-        arg = draw(st.sampled_from([b" TO:", b" to:", b" TO: ", b" TO", b"TO:"])) + draw(addresses())
+        arg = draw(_TO) + draw(_ADDRESS)
     elif verb == b"AUTH":
-        mech = draw(st.sampled_from([b" LOGIN", b" PLAIN", b" CRAM-MD5", b" login", b" cram-md5", b"",
-                                     b" XYZ", b" PLAIN ", b" LOGIN "]))
-        initial = draw(st.one_of(st.just(b""), auth_lines().map(lambda x: b" " + x.rstrip(b"\r\n"))))
+        mech = draw(_MECH)
+        initial = draw(_INITIAL)
         arg = mech + initial
     elif verb == b"GARBAGE":
         return draw(garbage) + eol
     else:
-        arg = draw(st.sampled_from([b"", b" x", b" joe", b" " + b"a" * 600]))
+        arg = draw(_ARG)
     return verb + arg + eol

@@ -15,7 +15,7 @@ from harness.cases import load_file
 from harness.drive.side_inprocess import InProcessSide, RefWorld
 from harness.property.__main__ import open_sides
 from harness.property.findings import load_finding, save_finding, toml_string
-from harness.property.machine import explore, play
+from harness.property.machine import Step, explore, play
 
 PROMPTS = {"reply: '334 VXNlcm5hbWU6' vs '334 Username:'", "reply: '334 UGFzc3dvcmQ6' vs '334 Password:'"}
 
@@ -91,3 +91,17 @@ def test_process_reference_agrees_with_in_process_reference() -> None:
         assert explore(pair.reference, pair.target, max_examples=25, seed=5, step_count=8) == []
     finally:
         pair.close()
+
+
+def test_a_process_target_that_differs_is_found_at_its_own_step() -> None:
+    """The target's replies to a step are read while the next one is drawn (Side.post):
+    a difference is still reported at the step that made it, with the steps up to it."""
+    pair = open_sides("ref:1.09", "ref", "auth", processes=True, timeout=20.0)
+    assert pair.reference is not None
+    steps = [Step(data=b"EHLO client.test\r\n"), Step(data=b"AUTH LOGIN\r\n"), Step(data=b"NOOP\r\n")]
+    try:
+        finding = play(pair.reference, pair.target, steps)
+    finally:
+        pair.close()
+    assert finding is not None and finding.step == 2 and len(finding.steps) == 2
+    assert finding.signature == "reply: '334 VXNlcm5hbWU6' vs '334 Username:'"

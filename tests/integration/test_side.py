@@ -147,3 +147,27 @@ def test_a_crash_shows_as_its_signal_and_sessions_leave_no_descriptor_behind() -
         assert len(os.listdir("/proc/self/fd")) == before
     finally:
         side.shutdown()
+
+
+def test_a_side_that_starts_sessions_ahead_still_sees_a_silent_program_and_leaves_nothing() -> None:
+    """`ahead`: the next session's program is started while this one plays; a program that
+    never greets is still a Hang, and shutdown ends the one started ahead."""
+    before = len(os.listdir("/proc/self/fd"))
+    silent = TargetSide(CommandTarget(["sh", "-c", "exec sleep 60"]), timeout=0.3, ahead=True)
+    try:
+        with pytest.raises(Hang, match="no complete reply within 0.3 s"):
+            silent.open()
+        silent.abort()
+        assert silent.next is not None  # the next one was started ahead
+    finally:
+        silent.shutdown()
+    crashy = TargetSide(CommandTarget(["sh", "-c", "printf '220 x\\r\\n'; kill -SEGV $$"]), timeout=5.0,
+                        ahead=True)
+    try:
+        for _ in range(5):
+            run = crashy.run(b"QUIT\r\n")
+            assert run.output == b"220 x\r\n" and run.status == 139 and not run.hang
+        assert crashy.open() == b"220 x\r\n" and crashy.close().exit == 139
+    finally:
+        crashy.shutdown()
+    assert len(os.listdir("/proc/self/fd")) == before
