@@ -160,6 +160,15 @@ def equivalents() -> dict[str, str]:
     return {e["key"]: e["reason"] for e in data.get("equivalent", [])}
 
 
+def known_survivors() -> dict[str, str]:
+    """Survivors kept on purpose ([[survivor]] in the same file): still counted as survived,
+    but each says why no case kills it yet."""
+    if not EQUIVALENT.exists():
+        return {}
+    data = tomllib.loads(EQUIVALENT.read_text())
+    return {e["key"]: e["reason"] for e in data.get("survivor", [])}
+
+
 # ----------------------------------------------------------------------------- the killer
 
 def worker() -> int:
@@ -413,9 +422,14 @@ def report(mutants: list[Mutant], outcomes: list[tuple[Mutant, dict[str, Any]]],
     total = rows["(all)"]
     judged = total["killed"] + total["survived"] + total["timeout"]
     score = (total["killed"] + total["timeout"]) / judged if judged else 1.0
-    survivors = [{**asdict(m), "cases_run": v.get("cases", 0), "uncovered": bool(v.get("uncovered"))}
+    why = known_survivors()
+    survivors = [{**asdict(m), "cases_run": v.get("cases", 0), "uncovered": bool(v.get("uncovered")),
+                  "known": why.get(m.key, "")}
                  for m, v in outcomes
                  if not v.get("killed") and not v.get("timeout") and "equivalent" not in v]
+    unexplained = [s["key"] for s in survivors if not s["known"]]
+    print(f"{len(survivors)} survivors, {len(unexplained)} without a case or a reason"
+          + (": " + ", ".join(unexplained) if unexplained else ""))
     out.write_text(json.dumps({"seed": args.seed, "sample": len(outcomes), "mutants": len(mutants),
                                "score": round(score, 4), "seconds": round(seconds, 1),
                                "counts": {p: dict(c) for p, c in rows.items()},
