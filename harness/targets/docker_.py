@@ -4,9 +4,18 @@ chooses, starts one when it is ours to start, and the target says which).
 
 start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
 so that we reach the container; no route out) and one container on it that only waits; it
-uploads fixtures/ to /qmc/fixtures. Each case's home is uploaded to /qmc/<n>; each session is
-an exec running the case's session script (harness/targets/docker_io.py), under a tcpserver
-of its own when the image has one, else over the exec's stdin/stdout.
+puts fixtures/bin at /qmc/fixtures/bin. Each case's home goes to /qmc/<n>.
+
+When the engine runs on this machine (a unix socket: harness/targets/engine.py
+`on_this_machine`) and the image has tcpserver and setsid, a case costs no Engine API call:
+/qmc is a host directory of the target's own, bind-mounted, so files move by local copies
+(harness/targets/docker_files.py), and every session is a TCP connection to the container's
+one session supervisor, a tcpserver started once with the target
+(harness/targets/docker_supervisor.py). Otherwise (an engine over tcp://, `api-only`, an
+image without tcpserver, `transport=stdio`) files move by put_archive/get_archive when the
+engine is elsewhere, and each session is an exec running the case's session script
+(harness/targets/docker_io.py), under a tcpserver of its own when the image has one, else
+over the exec's stdin/stdout. qmail-remote jobs are one exec each either way.
 
 Two kinds of image:
 * the reference (label org.qmail-conformance.kind=eqmail-ref, `python -m harness.images build
@@ -34,12 +43,12 @@ the plain default profile, compared on the wire. For side-by-side baselines of o
 Spec options: `home=` (default: the image's org.qmail-conformance.home label, which `qmc image
 --from-home` sets, else /var/qmail), `smtpd=`, `remote=`, `version=1.09`, `no-tls`,
 `transport=auto|tcpserver|stdio` (auto: tcpserver when the image has one), `port=`,
-`engine=podman|docker|URL` (harness/targets/engine.py: which engine, printed when the target starts).
+`engine=podman|docker|URL` (harness/targets/engine.py: which engine, printed when the target starts),
+`api-only` (archives and an exec per session, as for an engine on another machine).
 """
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import itertools
 import os
@@ -48,19 +57,22 @@ import secrets
 import shlex
 import socket
 import sys
-import tarfile
+import tempfile
 import threading
 import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
+from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
 from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
 from harness.targets.docker_net import NoOutgoing, prepare
-from harness.targets.engine import client, describe
+from harness.targets.docker_supervisor import Supervisor
+from harness.targets.docker_supervisor import session_script as supervised_script
+from harness.targets.engine import client, describe, on_this_machine
 from harness.targets.tcp import ServerConnection
 
 __all__ = ["DockerTarget", "RUN_LABEL"]
@@ -85,39 +97,12 @@ _MOUNT_DNS = ('set -e; [ -e /etc/resolv.conf ] || : >/etc/resolv.conf; '
               f'mount --bind "$1/{RESOLV}" /etc/resolv.conf; ' + _MOUNT[len("set -e; "):])
 
 
-def _tar(entries: dict[str, bytes | None], links: dict[str, str] | None = None, mode: int = 0o755) -> bytes:
-    """A tar of directories (None), files and symlinks (name -> target), for put_archive."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(data), mode
-                tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-    return out.getvalue()
-
-
-def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
-    entries: dict[str, bytes | None] = {prefix: None}
-    for path in sorted(local.rglob("*")):
-        name = f"{prefix}/{path.relative_to(local)}"
-        entries[name] = None if path.is_dir() else path.read_bytes()
-    return entries
-
-
 class DockerTarget(Target):
     kind = "docker"
 
     def __init__(self, spec: str, image: str, *, home: str = "", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
-                 transport: str = "auto", port: int = 0, engine: str = "") -> None:
+                 transport: str = "auto", port: int = 0, engine: str = "", api_only: bool = False) -> None:
         self.spec = spec
         self.name = spec
         self.image = image
@@ -129,6 +114,10 @@ class DockerTarget(Target):
         self.port = port  # > 0: the image runs its own server there (see the module text)
         self.engine_choice = engine  # podman, docker, an API URL or "" (harness/targets/engine.py)
         self.engine_text = ""
+        self.api_only = api_only  # never the bind mount nor the supervisor (tests that path here)
+        self.host_dir: Path | None = None  # bind-mounted at /qmc when the engine is on this machine
+        self.files: CaseFiles | None = None
+        self.supervisor: Supervisor | None = None
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -176,7 +165,12 @@ class DockerTarget(Target):
             self.port = int(labels[PORT_LABEL])
         self.network = self._network()
         # the image's own command for a server image; else a keeper the sessions exec into
-        own = {} if self.port else {"entrypoint": ["/bin/sh", "-c", _KEEPER], "command": []}
+        own: dict[str, Any] = {} if self.port else {"entrypoint": ["/bin/sh", "-c", _KEEPER], "command": []}
+        if not self.port and not self.api_only and on_this_machine(self.engine):
+            self.host_dir = Path(tempfile.mkdtemp(prefix=f"qmc-{self.run_id}-"))
+            self.host_dir.chmod(0o755)
+            (self.host_dir / ".shared").write_text(self.run_id)
+            own["volumes"] = {str(self.host_dir): {"bind": ROOT, "mode": "rw"}}
         try:
             self.container = self.engine.containers.run(
                 self.image, **own, detach=True,
@@ -196,16 +190,22 @@ class DockerTarget(Target):
             self.controls_fixtures = False
             self.no_remote = "an image's own server: the harness runs its SMTP listener only"
             return
-        self._check()
+        facts = self._check()
         try:
             pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
             self.net, self._undo_net = prepare(pid, self.subnet, self.gateway, self.address)
             self.runs_remote = True
         except NoOutgoing as exc:
             self.no_remote = f"qmail-remote cases do not run here: {exc}"
+        if self.host_dir is not None and "shared" not in facts:
+            raise TargetFault(f"{self.spec}: the engine does not show the container this machine's "
+                              f"{self.host_dir} at {ROOT}; for an engine elsewhere, add the option api-only")
+        self.files = (SharedFiles(self.host_dir) if self.host_dir is not None
+                      else ArchiveFiles(self.container, self._api))
         # only fixtures/bin: the programs cases name as {fixtures}/bin/... (golden data stays here)
-        dirs: dict[str, bytes | None] = {"qmc": None, LINKED_BIN.strip("/"): None, "qmc/fixtures": None}
-        self.container.put_archive("/", _tar({**dirs, **_tree(FIXTURES_DIR / "bin", "qmc/fixtures/bin")}))
+        self.files.install(FIXTURES_DIR / "bin", f"{ROOT}/fixtures/bin", [LINKED_BIN, f"{ROOT}/fixtures"])
+        if self.host_dir is not None and self.tcpserver and "setsid" in facts:
+            self.supervisor = Supervisor(self.engine, self.container, self.address)
 
     def _await_server(self) -> None:
         """Until the image's server greets on its port (its start takes seconds), or it ends."""
@@ -252,11 +252,14 @@ class DockerTarget(Target):
                 last = exc
         raise TargetFault(f"cannot create a private network for {self.spec}: {last}")
 
-    def _check(self) -> None:
+    def _check(self) -> set[str]:
+        """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
         program = ("eqmail-ref" if self.reference
                    else self.smtpd_path or f"{self.home}/bin/qmail-smtpd")
         probe = (f'command -v tcpserver >/dev/null && echo tcpserver; '
                  f'command -v unshare >/dev/null && echo unshare; '
+                 f'command -v setsid >/dev/null && echo setsid; '
+                 f'[ "$(cat {ROOT}/.shared 2>/dev/null)" = {self.run_id} ] && echo shared; '
                  f'command -v env >/dev/null && echo env; '
                  f'command -v {program} >/dev/null && echo mta; '
                  f'for f in {shlex.quote(self.home)}/bin/*; do [ -e "$f" ] && echo "bin:${{f##*/}}"; done; '
@@ -280,8 +283,12 @@ class DockerTarget(Target):
             raise TargetSpecError(f"image {self.image}: no tcpserver (ucspi-tcp) for transport=tcpserver")
         self.tcpserver = "tcpserver" in facts and self.transport != "stdio"
         self.bin_names = sorted(f[4:] for f in facts if f.startswith("bin:"))
+        return facts
 
     def stop(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.close()
+            self.supervisor = None
         if self._undo_net is not None:
             self._undo_net()
             self._undo_net = None
@@ -296,6 +303,12 @@ class DockerTarget(Target):
             except Exception:  # noqa: BLE001, S110 - stop never raises; leftovers are labelled
                 pass
         self.container = self.network = None
+        if self.files is not None:
+            self.files.close()  # after the container: nothing writes there any more
+            self.files = None
+        elif self.host_dir is not None:  # a start that failed before the files were set up
+            SharedFiles(self.host_dir).close()
+        self.host_dir = None
 
     def describe(self) -> dict[str, str]:
         return {**super().describe(), "engine": self.engine_text or self.engine_choice or "default"}
@@ -313,43 +326,30 @@ class DockerTarget(Target):
         return (self._dir(local) if self.reference else self.home), f"{ROOT}/fixtures"
 
     def upload(self, fx: Fixture) -> None:
-        """The case's home and its session script, in one archive."""
-        self._need()
+        """The case's home and its session script: one copy when /qmc is ours, else one archive."""
+        files = self._need()
         workdir = self._dir(fx.local)
-        token = secrets.token_hex(6)
-        script = session_script(workdir, token, fx.env, self._argv(fx, "smtpd", fx.args), self.tcpserver)
-        with self.lock:
-            self.tokens[workdir] = token
-        top = workdir.strip("/")
-        entries = {**_tree(fx.local, top), f"{top}/.run": script}
+        argv = self._argv(fx, "smtpd", fx.args)
+        if self.supervisor is not None:  # any number of sessions, each with a token of its own
+            scripts = {".session": supervised_script(workdir, fx.env, argv)}
+        else:
+            token = secrets.token_hex(6)
+            scripts = {".run": session_script(workdir, token, fx.env, argv, self.tcpserver)}
+            with self.lock:
+                self.tokens[workdir] = token
         links = {}
         if not self.reference and self.bin_names:
-            entries.setdefault(f"{top}/bin", None)
-            links = {f"{top}/bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
+            links = {f"bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
                      if not (fx.local / "bin" / name).exists()}
-        self._api("uploading the case", self.container.put_archive, "/", _tar(entries, links))
+        files.put_case(fx.local, workdir, scripts, links)
 
     def download(self, fx: Fixture) -> None:
-        self._need()
-        stream, _ = self._api("reading the case's files back", self.container.get_archive,
-                              self._dir(fx.local))
-        data = b"".join(stream)
-        top = PurePosixPath(self._dir(fx.local)).name
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for member in tar.getmembers():
-                parts = PurePosixPath(member.name).parts
-                if not member.isfile() or parts[:1] != (top,) or ".." in parts or len(parts) < 2:
-                    continue
-                if parts[1] not in ("q", "out", "fd3", ".stderr"):
-                    continue
-                target = fx.local.joinpath(*parts[1:])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                target.write_bytes(source.read() if source else b"")
+        self._need().get(self._dir(fx.local), fx.local)
 
-    def _need(self) -> None:
-        if self.container is None:
+    def _need(self) -> CaseFiles:
+        if self.container is None or self.files is None:
             raise TargetFault(f"{self.spec}: not started")
+        return self.files
 
     def _gone(self) -> str:
         """What the container said before it ended, for the error message."""
@@ -392,10 +392,10 @@ class DockerTarget(Target):
         token = secrets.token_hex(6)
         workdir = self._dir(fx.local)
         script = session_script(workdir, token, fx.env, self._argv(fx, program, args), tcp)
-        files: dict[str, bytes | None] = {name: script}
+        files: dict[str, bytes] = {name: script}
         if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
             files[RESOLV] = resolv_conf(self.spec, str(fx.extra["dns_server"]))
-        self._api("uploading the job", self.container.put_archive, workdir, _tar(files))
+        self._need().put(workdir, files)
         return f"{workdir}/{name}", token
 
     def smtpd(self, fx: Fixture) -> Running:
@@ -404,6 +404,9 @@ class DockerTarget(Target):
             where = (socket.AF_INET, (self.address, self.port))
             return ServerConnection(where, f"{self.spec} port {self.port}")
         workdir = self._dir(fx.local)
+        if self.supervisor is not None:
+            files = self._need()
+            return self.supervisor.open(workdir, files.host_path(workdir) or fx.local)
         with self.lock:
             token = self.tokens.get(workdir, "")  # one upload, any number of sessions (qmc load)
         if not token:

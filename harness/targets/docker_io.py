@@ -35,7 +35,7 @@ from typing import Any
 from harness.errors import TargetFault
 from harness.targets.base import Running, TreeWatch
 
-__all__ = ["ExecStream", "session_script", "TcpRunning", "StdioRunning", "quote"]
+__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote", "session_script"]
 
 
 def quote(value: bytes) -> bytes:
@@ -135,10 +135,19 @@ class ExecStream:
                 pass
 
 
-class _MarkerTree(TreeWatch):
+def kill_group(engine: Any, container: Any, pid: int) -> None:
+    """Kill process group `pid` inside the container (one exec); never raises."""
+    try:
+        created = engine.api.exec_create(container.id, ["/bin/sh", "-c", f"kill -KILL -{pid}"])
+        engine.api.exec_start(created["Id"])
+    except Exception:  # noqa: BLE001, S110 - the container may be gone already: nothing to kill
+        pass
+
+
+class MarkerTree(TreeWatch):
     """TreeWatch over the session script's tree marker instead of a local pipe."""
 
-    def __init__(self, running: _ExecRunning) -> None:  # noqa: D107 - no local pipe here
+    def __init__(self, running: Any) -> None:  # noqa: D107 - no local pipe here; `running` has wait_tree()
         self.running = running
         self.read_end = self.write_end = -1
 
@@ -146,7 +155,7 @@ class _MarkerTree(TreeWatch):
         pass
 
     def wait(self, timeout: float) -> bool:
-        return self.running.wait_tree(timeout)
+        return bool(self.running.wait_tree(timeout))
 
 
 class _ExecRunning(Running):
@@ -161,7 +170,7 @@ class _ExecRunning(Running):
         self.stream = ExecStream(engine, created["Id"], engine.api.exec_start(created["Id"], socket=True))
         self.pid = b""
         self.lock = threading.Lock()
-        self.tree = _MarkerTree(self)
+        self.tree = MarkerTree(self)
 
     def command(self, script: str) -> list[str]:
         raise NotImplementedError
@@ -197,12 +206,8 @@ class _ExecRunning(Running):
 
     def kill(self) -> None:
         """Kill the session's process group inside the container; never raises."""
-        try:
-            if self.pid.isdigit():
-                self.engine.api.exec_start(self.engine.api.exec_create(
-                    self.container.id, ["/bin/sh", "-c", f"kill -KILL -{int(self.pid)}"])["Id"])
-        except Exception:  # noqa: BLE001 - the container may be gone already: nothing to kill
-            pass
+        if self.pid.isdigit():
+            kill_group(self.engine, self.container, int(self.pid))
         self.stream.close()
         sock = getattr(self, "sock", None)
         if sock is not None:
