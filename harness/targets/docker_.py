@@ -347,8 +347,11 @@ class DockerTarget(Target):
         self._need().get(self._dir(fx.local), fx.local)
 
     def _need(self) -> CaseFiles:
-        if self.container is None or self.files is None:
+        """The target's files (a port= image has none: nothing asks for them there)."""
+        if self.container is None:
             raise TargetFault(f"{self.spec}: not started")
+        if self.files is None:
+            raise TargetFault(f"{self.spec}: the image runs its own server; it takes no files")
         return self.files
 
     def _gone(self) -> str:
@@ -399,7 +402,8 @@ class DockerTarget(Target):
         return f"{workdir}/{name}", token
 
     def smtpd(self, fx: Fixture) -> Running:
-        self._need()
+        if self.container is None:
+            raise TargetFault(f"{self.spec}: not started")
         if self.port:
             where = (socket.AF_INET, (self.address, self.port))
             return ServerConnection(where, f"{self.spec} port {self.port}")

@@ -115,15 +115,14 @@ class SharedFiles(CaseFiles):
 
     def get(self, workdir: str, local: Path) -> None:
         home = self.host_path(workdir)
-        for top in BACK:
-            for dirpath, _dirs, names in os.walk(home / top):
-                for name in names:
-                    source = Path(dirpath) / name
-                    if source.is_symlink() or not source.is_file():
-                        continue  # only what the programs wrote, never a link out of the home
-                    target = local / source.relative_to(home)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(source, target)
+        for top in BACK:  # a directory (q/, out/) or a file (fd3)
+            found = [home / top] + [Path(d) / n for d, _dirs, names in os.walk(home / top) for n in names]
+            for source in found:
+                if source.is_symlink() or not source.is_file():
+                    continue  # only what the programs wrote, never a link out of the home
+                target = local / source.relative_to(home)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
 
     def close(self) -> None:
         shutil.rmtree(self.host, ignore_errors=True)
