@@ -49,10 +49,8 @@ Spec options: `home=` (default: the image's org.qmail-conformance.home label, wh
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import os
-import random
 import secrets
 import shlex
 import socket
@@ -68,8 +66,8 @@ from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
-from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
-from harness.targets.docker_net import NoOutgoing, prepare
+from harness.targets.docker_io import StdioRunning, TcpRunning, run_job, session_script
+from harness.targets.docker_net import NoOutgoing, prepare, private_network
 from harness.targets.docker_supervisor import Supervisor
 from harness.targets.docker_supervisor import session_script as supervised_script
 from harness.targets.engine import client, describe, on_this_machine
@@ -163,7 +161,8 @@ class DockerTarget(Target):
         self.home = self.home or str(labels.get(HOME_LABEL) or "/var/qmail")
         if not self.port and str(labels.get(PORT_LABEL, "")).isdigit() and not self.smtpd_path:
             self.port = int(labels[PORT_LABEL])
-        self.network = self._network()
+        self.network, self.subnet, self.gateway = private_network(
+            self.engine, f"qmc-{self.run_id}-net", {RUN_LABEL: self.run_id}, self.spec)
         # the image's own command for a server image; else a keeper the sessions exec into
         own: dict[str, Any] = {} if self.port else {"entrypoint": ["/bin/sh", "-c", _KEEPER], "command": []}
         if not self.port and not self.api_only and on_this_machine(self.engine):
@@ -225,32 +224,6 @@ class DockerTarget(Target):
             time.sleep(0.2)  # a server starting up: nothing to wait on but its port
         raise TargetFault(f"image {self.image}: nothing greets on port {self.port} after "
                           f"{_SERVER_START:g} s ({last}); {self._gone()}")
-
-    def _network(self) -> Any:
-        import docker
-
-        used = set()
-        for net in self.engine.networks.list():
-            for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
-                if pool.get("Subnet"):
-                    used.add(pool["Subnet"])
-        free = [str(n) for n in ipaddress.ip_network("198.18.0.0/15").subnets(new_prefix=24)
-                if str(n) not in used]
-        last: Exception | None = None
-        for subnet in random.sample(free, min(5, len(free))):
-            gateway = str(next(ipaddress.ip_network(subnet).hosts()))
-            pool = docker.types.IPAMPool(subnet=subnet, gateway=gateway)
-            ipam = docker.types.IPAMConfig(pool_configs=[pool])
-            try:
-                # internal: no route out; Podman's compat API makes it without DNS (dns_enabled false)
-                network = self.engine.networks.create(
-                    f"qmc-{self.run_id}-net", driver="bridge", internal=True, ipam=ipam,
-                    labels={RUN_LABEL: self.run_id})
-                self.subnet, self.gateway = subnet, gateway
-                return network
-            except docker.errors.APIError as exc:  # another run took the subnet meanwhile
-                last = exc
-        raise TargetFault(f"cannot create a private network for {self.spec}: {last}")
 
     def _check(self) -> set[str]:
         """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
@@ -426,22 +399,4 @@ class DockerTarget(Target):
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
         self._need()
         path, token = self._script(fx, ".remote", "remote", [os.fsencode(a) for a in argv], False)
-        running = StdioRunning(self.engine, self.container, path, token)
-        out: list[bytes] = []
-        reader = running.sock
-        try:
-            reader.sendall(message)
-            reader.shutdown(1)
-            reader.settimeout(timeout)
-            try:
-                while data := reader.recv(65536):
-                    out.append(data)
-            except TimeoutError:
-                raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from None
-            code, stderr = running.finish(timeout)
-        except BaseException:
-            running.kill()
-            raise
-        running.stream.close()
-        reader.close()
-        return RemoteOutcome(stdout=b"".join(out), exit=code, stderr=stderr)
+        return run_job(StdioRunning(self.engine, self.container, path, token), message, timeout)

@@ -33,9 +33,10 @@ import time
 from typing import Any
 
 from harness.errors import TargetFault
-from harness.targets.base import Running, TreeWatch
+from harness.targets.base import RemoteOutcome, Running, TreeWatch
 
-__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote", "session_script"]
+__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote", "run_job",
+           "session_script"]
 
 
 def quote(value: bytes) -> bytes:
@@ -328,3 +329,25 @@ class StdioRunning(_ExecRunning):
             self.theirs.close()
         except OSError:
             pass
+
+
+def run_job(running: StdioRunning, message: bytes, timeout: float) -> RemoteOutcome:
+    """qmail-remote's job over an exec's stdio: the message on stdin, its report from stdout."""
+    out: list[bytes] = []
+    reader = running.sock
+    try:
+        reader.sendall(message)
+        reader.shutdown(1)
+        reader.settimeout(timeout)
+        try:
+            while data := reader.recv(65536):
+                out.append(data)
+        except TimeoutError:
+            raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from None
+        code, stderr = running.finish(timeout)
+    except BaseException:
+        running.kill()
+        raise
+    running.stream.close()
+    reader.close()
+    return RemoteOutcome(stdout=b"".join(out), exit=code, stderr=stderr)
