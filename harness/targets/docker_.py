@@ -66,11 +66,13 @@ from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
+from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
 from harness.targets.docker_io import StdioRunning, TcpRunning, run_job, session_script
 from harness.targets.docker_net import NoOutgoing, prepare, private_network
 from harness.targets.docker_supervisor import Supervisor
 from harness.targets.docker_supervisor import session_script as supervised_script
 from harness.targets.engine import client, describe, on_this_machine
+from harness.targets.forks import run_remote_job
 from harness.targets.tcp import ServerConnection
 
 __all__ = ["DockerTarget", "RUN_LABEL"]
@@ -116,6 +118,7 @@ class DockerTarget(Target):
         self.host_dir: Path | None = None  # bind-mounted at /qmc when the engine is on this machine
         self.files: CaseFiles | None = None
         self.supervisor: Supervisor | None = None
+        self.forks: ContainerForks | None = None  # the reference image's fork server
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -203,7 +206,12 @@ class DockerTarget(Target):
                       else ArchiveFiles(self.container, self._api))
         # only fixtures/bin: the programs cases name as {fixtures}/bin/... (golden data stays here)
         self.files.install(FIXTURES_DIR / "bin", f"{ROOT}/fixtures/bin", [LINKED_BIN, f"{ROOT}/fixtures"])
-        if self.host_dir is not None and self.tcpserver and "setsid" in facts:
+        if self.host_dir is None:
+            return
+        if self.reference and self.transport == "auto" and "python3" in facts:
+            label = f"{self.spec}: the reference's fork server in the container"
+            self.forks = ContainerForks(self.engine, self.container, self.host_dir, ROOT, label)
+        elif self.tcpserver and "setsid" in facts:
             self.supervisor = Supervisor(self.engine, self.container, self.address)
 
     def _await_server(self) -> None:
@@ -232,6 +240,7 @@ class DockerTarget(Target):
         probe = (f'command -v tcpserver >/dev/null && echo tcpserver; '
                  f'command -v unshare >/dev/null && echo unshare; '
                  f'command -v setsid >/dev/null && echo setsid; '
+                 f'command -v python3 >/dev/null && echo python3; '
                  f'[ "$(cat {ROOT}/.shared 2>/dev/null)" = {self.run_id} ] && echo shared; '
                  f'command -v env >/dev/null && echo env; '
                  f'command -v {program} >/dev/null && echo mta; '
@@ -259,9 +268,10 @@ class DockerTarget(Target):
         return facts
 
     def stop(self) -> None:
-        if self.supervisor is not None:
-            self.supervisor.close()
-            self.supervisor = None
+        for server in (self.supervisor, self.forks):
+            if server is not None:
+                server.close()
+        self.supervisor = self.forks = None
         if self._undo_net is not None:
             self._undo_net()
             self._undo_net = None
@@ -303,7 +313,9 @@ class DockerTarget(Target):
         files = self._need()
         workdir = self._dir(fx.local)
         argv = self._argv(fx, "smtpd", fx.args)
-        if self.supervisor is not None:  # any number of sessions, each with a token of its own
+        if self.forks is not None:  # the request carries argv and env
+            scripts = {}
+        elif self.supervisor is not None:  # any number of sessions, each with a token of its own
             scripts = {".session": supervised_script(workdir, fx.env, argv)}
         else:
             token = secrets.token_hex(6)
@@ -381,9 +393,12 @@ class DockerTarget(Target):
             where = (socket.AF_INET, (self.address, self.port))
             return ServerConnection(where, f"{self.spec} port {self.port}")
         workdir = self._dir(fx.local)
-        if self.supervisor is not None:
-            files = self._need()
-            return self.supervisor.open(workdir, files.host_path(workdir) or fx.local)
+        home = self._need().host_path(workdir) if self.files is not None else None
+        if self.forks is not None and home is not None:
+            argv = [a.decode("latin-1") for a in self._argv(fx, "smtpd", fx.args)[1:]]
+            return ContainerForkedRunning(self.forks, argv, fx.env, home / ".stderr")
+        if self.supervisor is not None and home is not None:
+            return self.supervisor.open(workdir, home)
         with self.lock:
             token = self.tokens.get(workdir, "")  # one upload, any number of sessions (qmc load)
         if not token:
@@ -397,6 +412,10 @@ class DockerTarget(Target):
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
-        self._need()
+        home = self._need().host_path(self._dir(fx.local))
+        if self.forks is not None and home is not None:
+            cmd = [a.decode("latin-1") for a in self._argv(fx, "remote", [os.fsencode(a) for a in argv])[1:]]
+            job = ContainerForkedRunning(self.forks, cmd, fx.env, home / ".stderr")
+            return run_remote_job(job, message, timeout)
         path, token = self._script(fx, ".remote", "remote", [os.fsencode(a) for a in argv], False)
         return run_job(StdioRunning(self.engine, self.container, path, token), message, timeout)

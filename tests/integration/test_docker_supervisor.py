@@ -39,24 +39,28 @@ from tests.integration.test_docker_target import (  # noqa: F401 - fixtures
 )
 
 LAYOUT = f"{DOCKER},smtpd=/var/qmail/bin/qmail-smtpd"
+TCPSERVER = f"{DOCKER},transport=tcpserver"  # the reference image under the supervisor, not its fork server
 
 
-def _fast(target: Target) -> DockerTarget:
+def _fast(target: Target, server: str = "supervisor") -> DockerTarget:
     assert isinstance(target, DockerTarget)
-    assert isinstance(target.files, SharedFiles) and target.supervisor is not None, target.spec
+    assert isinstance(target.files, SharedFiles), target.spec
+    running = {"supervisor": target.supervisor, "forks": target.forks}
+    assert running.pop(server) is not None and set(running.values()) == {None}, (target.spec, server)
     return target
 
 
 def _api(target: Target) -> DockerTarget:
     assert isinstance(target, DockerTarget)
-    assert isinstance(target.files, ArchiveFiles) and target.supervisor is None, target.spec
+    assert isinstance(target.files, ArchiveFiles) and target.supervisor is None and target.forks is None
     return target
 
 
 def test_the_fast_path_and_the_api_path_agree_with_ref(targets: Callable[[str], Target]) -> None:  # noqa: F811
-    """The reference image as such and laid out as a qmail home (a mount namespace per
-    session, cases with programs of their own in bin/), each way, as `ref` gives it; a few
-    qmail-remote cases too (their job script written through the bind mount)."""
+    """The reference image as such (its fork server in the container, or the supervisor) and
+    laid out as a qmail home (a mount namespace per session, cases with programs of their own
+    in bin/), each way, as `ref` gives it; a few qmail-remote cases too (forked by the fork
+    server, or one exec each with their script written through the bind mount)."""
     own_bin = [c for c in load_catalogue().cases if any(f.startswith("bin/") for f in c.files)
                and "1.08" in c.versions][:3]
     cases = starter() + own_bin
@@ -66,9 +70,10 @@ def test_the_fast_path_and_the_api_path_agree_with_ref(targets: Callable[[str], 
     elif os.environ.get("CI"):
         pytest.fail("qmail-remote cases in a container need root (CI runs as root)")
     ref = targets("ref")
-    made = [targets(DOCKER), targets(LAYOUT), targets(f"{DOCKER},api-only"), targets(f"{LAYOUT},api-only")]
+    made = [targets(DOCKER), targets(TCPSERVER), targets(LAYOUT), targets(f"{DOCKER},api-only"),
+            targets(f"{LAYOUT},api-only")]
     results = run([*made, ref], cases)
-    _fast(made[0]), _fast(made[1]), _api(made[2]), _api(made[3])
+    _fast(made[0], "forks"), _fast(made[1]), _fast(made[2]), _api(made[3]), _api(made[4])
     for target in made:
         same_as_ref(results, cases, ref, target)
 
@@ -77,7 +82,7 @@ def test_sessions_at_once_keep_their_markers_apart(targets: Callable[[str], Targ
     """Forty sessions at once through one supervisor, each with its own exit status and
     stderr; one sends its first SMTP bytes in the same write as the dispatcher's line, and
     the program still gets them all (sh's `read` takes no byte past the line)."""
-    target = targets(DOCKER)
+    target = targets(TCPSERVER)
     target.start()
     _fast(target)
     assert isinstance(target, DockerTarget) and target.files is not None and target.supervisor is not None
@@ -116,13 +121,15 @@ def test_sessions_at_once_keep_their_markers_apart(targets: Callable[[str], Targ
     assert session.exited.wait(30) and session.status == 7
 
 
-def test_a_load_run_on_the_fast_path(tmp_path: Path, targets: Callable[[str], Target]) -> None:  # noqa: F811
+@pytest.mark.parametrize(("spec", "server"), [(DOCKER, "forks"), (TCPSERVER, "supervisor")])
+def test_a_load_run_on_the_fast_path(tmp_path: Path, targets: Callable[[str], Target],  # noqa: F811
+                                     spec: str, server: str) -> None:
     """`qmc load` at 8 sessions at once on one uploaded home: every message queued once."""
     from harness.load import LoadPlan, run_load
 
-    target = targets(DOCKER)
+    target = targets(spec)
     target.start()
-    _fast(target)
+    _fast(target, server)
     result = run_load(target, LoadPlan(messages=48, concurrency=8), tmp_path)
     assert (result.accepted, result.queued, result.lost, result.failed) == (48, 48, [], False)
 
@@ -145,7 +152,7 @@ class SupervisorKilled(DockerTarget):
 def test_a_killed_supervisor_is_an_error_naming_it(targets: Callable[[str], Target], engine: Any) -> None:  # noqa: F811
     cases = starter()[:6]
     ref = targets("ref")
-    victim = SupervisorKilled(f"{DOCKER},killed", IMAGE)
+    victim = SupervisorKilled(f"{TCPSERVER},killed", IMAGE, transport="tcpserver")
     try:
         results = run([victim, ref], cases, jobs=1)
         host_dir = victim.host_dir
@@ -162,7 +169,7 @@ def test_a_killed_supervisor_is_an_error_naming_it(targets: Callable[[str], Targ
 
 
 def test_a_session_after_stop_is_a_fault(targets: Callable[[str], Target]) -> None:  # noqa: F811
-    target = targets(DOCKER)
+    target = targets(TCPSERVER)
     target.start()
     supervisor = _fast(target).supervisor
     assert supervisor is not None
@@ -216,3 +223,35 @@ def _started(target: Target) -> Target:
             if "no container engine" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)  # the service binding its port: nothing to wait on but the port
+
+
+class ForksKilled(DockerTarget):
+    """Kills the reference's fork server in the container once its second session started."""
+
+    sessions = 0
+
+    def smtpd(self, fx: Any) -> Any:
+        running = super().smtpd(fx)
+        self.sessions += 1
+        if self.sessions == 2:
+            kill = ("for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline) in *zygote.py*) "
+                    "kill -KILL ${p#/proc/};; esac; done 2>/dev/null; true")
+            code, out = self.container.exec_run(["/bin/sh", "-c", kill])
+            assert code == 0, out
+        return running
+
+
+def test_a_killed_fork_server_is_an_error_naming_it(targets: Callable[[str], Target],  # noqa: F811
+                                                    engine: Any) -> None:  # noqa: F811
+    cases = starter()[:6]
+    victim = ForksKilled(f"{DOCKER},killed", IMAGE)
+    try:
+        results = run([victim], cases, jobs=1)
+        _fast(victim, "forks")
+    finally:
+        victim.stop()
+    mine = [results[(c.id, victim.name)] for c in cases]
+    assert mine[0].verdict == OK, mine[0].reason
+    assert all(r.verdict == ERROR and "fork server" in r.reason for r in mine[2:]), \
+        [(r.verdict, r.reason) for r in mine]
+    assert not engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={victim.run_id}"})
