@@ -7,15 +7,17 @@ so that we reach the container; no route out) and one container on it that only 
 puts fixtures/bin at /qmc/fixtures/bin. Each case's home goes to /qmc/<n>.
 
 When the engine runs on this machine (a unix socket: harness/targets/engine.py
-`on_this_machine`) and the image has tcpserver and setsid, a case costs no Engine API call:
-/qmc is a host directory of the target's own, bind-mounted, so files move by local copies
-(harness/targets/docker_files.py), and every session is a TCP connection to the container's
-one session supervisor, a tcpserver started once with the target
-(harness/targets/docker_supervisor.py). Otherwise (an engine over tcp://, `api-only`, an
-image without tcpserver, `transport=stdio`) files move by put_archive/get_archive when the
-engine is elsewhere, and each session is an exec running the case's session script
-(harness/targets/docker_io.py), under a tcpserver of its own when the image has one, else
-over the exec's stdin/stdout. qmail-remote jobs are one exec each either way.
+`on_this_machine`), a case costs no Engine API call: /qmc is a host directory of the
+target's own, bind-mounted, so files move by local copies (harness/targets/docker_files.py);
+the reference image's sessions are forked by `ref`'s warm fork server running in the
+container (harness/targets/docker_forks.py), a qmail image's are TCP connections to the
+container's one session supervisor, a tcpserver started once with the target
+(harness/targets/docker_supervisor.py; the image needs tcpserver and setsid). Otherwise (an
+engine over tcp://, `api-only`, an image without tcpserver, `transport=stdio`) files move by
+put_archive/get_archive when the engine is elsewhere, and each session is an exec running
+the case's session script (harness/targets/docker_io.py), under a tcpserver of its own when
+the image has one, else over the exec's stdin/stdout. qmail-remote jobs are forked by the
+reference image's fork server, else one exec each.
 
 Two kinds of image:
 * the reference (label org.qmail-conformance.kind=eqmail-ref, `python -m harness.images build
@@ -42,7 +44,8 @@ the plain default profile, compared on the wire. For side-by-side baselines of o
 
 Spec options: `home=` (default: the image's org.qmail-conformance.home label, which `qmc image
 --from-home` sets, else /var/qmail), `smtpd=`, `remote=`, `version=1.09`, `no-tls`,
-`transport=auto|tcpserver|stdio` (auto: tcpserver when the image has one), `port=`,
+`transport=auto|tcpserver|stdio` (auto: the fork server for the reference image on this
+machine, else tcpserver when the image has one; tcpserver: never the fork server), `port=`,
 `engine=podman|docker|URL` (harness/targets/engine.py: which engine, printed when the target starts),
 `api-only` (archives and an exec per session, as for an engine on another machine).
 """
@@ -414,7 +417,8 @@ class DockerTarget(Target):
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
         home = self._need().host_path(self._dir(fx.local))
         if self.forks is not None and home is not None:
-            cmd = [a.decode("latin-1") for a in self._argv(fx, "remote", [os.fsencode(a) for a in argv])[1:]]
+            # the arguments as `ref` gives them (str, which the server's JSON carries as such)
+            cmd = [a.decode("latin-1") for a in self._argv(fx, "remote", [])[1:]] + argv
             job = ContainerForkedRunning(self.forks, cmd, fx.env, home / ".stderr")
             return run_remote_job(job, message, timeout)
         path, token = self._script(fx, ".remote", "remote", [os.fsencode(a) for a in argv], False)
