@@ -60,7 +60,6 @@ import socket
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,7 @@ from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, res
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
 from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
 from harness.targets.docker_io import StdioRunning, TcpRunning, run_job, session_script
-from harness.targets.docker_net import NoOutgoing, prepare, private_network
+from harness.targets.docker_net import NoOutgoing, await_greeting, prepare, private_network
 from harness.targets.docker_supervisor import Supervisor
 from harness.targets.docker_supervisor import session_script as supervised_script
 from harness.targets.engine import client, describe, on_this_machine
@@ -191,7 +190,9 @@ class DockerTarget(Target):
             raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
         self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         if self.port:
-            self._await_server()
+            failed = await_greeting(self.address, self.port, _SERVER_START, self._alive)
+            if failed:
+                raise TargetFault(f"image {self.image}: {failed}; {self._gone()}")
             self.controls_fixtures = False
             self.no_remote = "an image's own server: the harness runs its SMTP listener only"
             return
@@ -216,25 +217,6 @@ class DockerTarget(Target):
             self.forks = ContainerForks(self.engine, self.container, self.host_dir, ROOT, label)
         elif self.tcpserver and "setsid" in facts:
             self.supervisor = Supervisor(self.engine, self.container, self.address)
-
-    def _await_server(self) -> None:
-        """Until the image's server greets on its port (its start takes seconds), or it ends."""
-        deadline = time.monotonic() + _SERVER_START
-        last = ""
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((self.address, self.port), timeout=5) as probe:
-                    if probe.recv(512).startswith(b"220"):
-                        return
-                    last = "it answered without a 220 greeting"
-            except OSError as exc:
-                last = str(exc)
-            self.container.reload()
-            if self.container.status != "running":
-                raise TargetFault(f"image {self.image} does not start: {self._gone()}")
-            time.sleep(0.2)  # a server starting up: nothing to wait on but its port
-        raise TargetFault(f"image {self.image}: nothing greets on port {self.port} after "
-                          f"{_SERVER_START:g} s ({last}); {self._gone()}")
 
     def _check(self) -> set[str]:
         """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
@@ -342,6 +324,10 @@ class DockerTarget(Target):
             raise TargetFault(f"{self.spec}: the image runs its own server; it takes no files")
         return self.files
 
+    def _alive(self) -> bool:
+        self.container.reload()
+        return bool(self.container.status == "running")
+
     def _gone(self) -> str:
         """What the container said before it ended, for the error message."""
         try:
@@ -379,14 +365,16 @@ class DockerTarget(Target):
         return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", mount.encode(), b"sh",
                 self._dir(fx.local).encode(), self.home.encode(), path.encode(), *args]
 
+    def _resolv(self, fx: Fixture) -> dict[str, bytes]:
+        if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
+            return {RESOLV: resolv_conf(self.spec, str(fx.extra["dns_server"]))}
+        return {}
+
     def _script(self, fx: Fixture, name: str, program: str, args: list[bytes], tcp: bool) -> tuple[str, str]:
         token = secrets.token_hex(6)
         workdir = self._dir(fx.local)
         script = session_script(workdir, token, fx.env, self._argv(fx, program, args), tcp)
-        files: dict[str, bytes] = {name: script}
-        if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
-            files[RESOLV] = resolv_conf(self.spec, str(fx.extra["dns_server"]))
-        self._need().put(workdir, files)
+        self._need().put(workdir, {name: script, **self._resolv(fx)})
         return f"{workdir}/{name}", token
 
     def smtpd(self, fx: Fixture) -> Running:
@@ -415,11 +403,21 @@ class DockerTarget(Target):
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
-        home = self._need().host_path(self._dir(fx.local))
+        workdir = self._dir(fx.local)
+        home = self._need().host_path(workdir)
+        args = [os.fsencode(a) for a in argv]
         if self.forks is not None and home is not None:
-            # the arguments as `ref` gives them (str, which the server's JSON carries as such)
+            # the arguments as `ref` gives them (str: the server's JSON carries them as such)
             cmd = [a.decode("latin-1") for a in self._argv(fx, "remote", [])[1:]] + argv
-            job = ContainerForkedRunning(self.forks, cmd, fx.env, home / ".stderr")
+            return run_remote_job(ContainerForkedRunning(self.forks, cmd, fx.env, home / ".stderr"),
+                                  message, timeout)
+        if self.supervisor is None or home is None:
+            path, token = self._script(fx, ".remote", "remote", args, False)
+            return run_job(StdioRunning(self.engine, self.container, path, token), message, timeout)
+        script = supervised_script(workdir, fx.env, self._argv(fx, "remote", args))
+        self._need().put(workdir, {".remote": script, **self._resolv(fx)})
+        job = self.supervisor.open(workdir, home, "remote")
+        try:
             return run_remote_job(job, message, timeout)
-        path, token = self._script(fx, ".remote", "remote", [os.fsencode(a) for a in argv], False)
-        return run_job(StdioRunning(self.engine, self.container, path, token), message, timeout)
+        finally:
+            job.release()

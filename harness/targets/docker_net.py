@@ -27,7 +27,9 @@ import ipaddress
 import os
 import random
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from typing import Any
 from harness.errors import TargetFault
 from harness.observe.addresses import CLIENT_NAMES, OutgoingNet, SubnetPool
 
-__all__ = ["NoOutgoing", "prepare", "private_network"]
+__all__ = ["NoOutgoing", "await_greeting", "prepare", "private_network"]
 
 _CLIENT_BASE = 10  # {client2} is the subnet's .12, {client8} its .18
 
@@ -63,6 +65,25 @@ def private_network(engine: Any, name: str, labels: dict[str, str], spec: str) -
         except docker.errors.APIError as exc:  # another run took the subnet meanwhile
             last = exc
     raise TargetFault(f"cannot create a private network for {spec}: {last}")
+
+
+def await_greeting(address: str, port: int, seconds: float, alive: Callable[[], bool]) -> str:
+    """Wait until a server greets (220) on address:port (an image's own server takes seconds
+    to start); "" once it does, else why not (it ended, or nothing greeted in time)."""
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=5) as probe:
+                if probe.recv(512).startswith(b"220"):
+                    return ""
+                last = "it answered without a 220 greeting"
+        except OSError as exc:
+            last = str(exc)
+        if not alive():
+            return "it does not start"
+        time.sleep(0.2)  # a server starting up: nothing to wait on but its port
+    return f"nothing greets on port {port} after {seconds:g} s ({last})"
 
 
 class NoOutgoing(Exception):

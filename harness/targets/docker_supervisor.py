@@ -4,10 +4,12 @@ API exec.
 
 At target start one long-lived exec runs ONE tcpserver on a port of the container's
 address (`-1` prints it). Each session is a TCP connection to it whose first line,
-"<workdir> <token>\\n", the per-connection dispatcher (DISPATCH) reads with sh's `read`
-(dash and bash read a socket a byte at a time, so no SMTP byte after the line is taken),
-then it execs `setsid /bin/sh <workdir>/.session <token>`: the session leads a process
-group of its own, so kill() kills exactly it (one exec of kill(1): kills are rare).
+"<workdir> <token> session\\n", the per-connection dispatcher (DISPATCH) reads with sh's
+`read` (dash and bash read a socket a byte at a time, so no SMTP byte after the line is
+taken), then it execs `setsid /bin/sh <workdir>/.session <token>`: the session leads a
+process group of its own, so kill() kills exactly it (one exec of kill(1): kills are rare).
+A qmail-remote job is the same with `remote` (<workdir>/.remote): the message on the
+connection, the report back on it, its end half-closed.
 
 The session script (`session_script`) reports on the supervisor exec's stderr, which every
 session inherits from tcpserver, in short marker lines (one write each, far below
@@ -44,11 +46,13 @@ from harness.targets.docker_io import ExecStream, MarkerTree, kill_group, quote
 
 __all__ = ["DISPATCH", "Supervisor", "SupervisedRunning", "session_script"]
 
-# $d must be a case home of ours (/qmc/<n>); the token is hex (it names the stderr file)
-DISPATCH = ('read -r d t || exit 111; n=${d#/qmc/}; '
+# $d must be a case home of ours (/qmc/<n>); the token is hex (it names the stderr file); $s
+# the script: .session (qmail-smtpd) or .remote (a qmail-remote job)
+DISPATCH = ('read -r d t s || exit 111; n=${d#/qmc/}; '
             'case $n in ""|*[!0-9]*) exit 111;; esac; '
             'case $t in ""|*[!0-9a-f]*) exit 111;; esac; '
-            'exec setsid /bin/sh "/qmc/$n/.session" "$t"')
+            'case $s in session|remote) ;; *) exit 111;; esac; '
+            'exec setsid /bin/sh "/qmc/$n/.$s" "$t"')
 _MARKER = re.compile(rb"QMC-(PID|EXIT|TREE)-([0-9a-f]{12})(?: (\d+))?")
 _START = 30.0  # seconds the supervisor may take to listen
 _FOREVER = 10.0 ** 9
@@ -179,8 +183,8 @@ class Supervisor:
         with self.lock:
             self.sessions.pop(token, None)
 
-    def open(self, workdir: str, host_dir: Path) -> SupervisedRunning:
-        return SupervisedRunning(self, workdir, host_dir)
+    def open(self, workdir: str, host_dir: Path, script: str = "session") -> SupervisedRunning:
+        return SupervisedRunning(self, workdir, host_dir, script)
 
     def close(self) -> None:
         self.stream.close()
@@ -189,7 +193,7 @@ class Supervisor:
 class SupervisedRunning(Running):
     """One session: the connection to the supervisor, and its markers."""
 
-    def __init__(self, supervisor: Supervisor, workdir: str, host_dir: Path,
+    def __init__(self, supervisor: Supervisor, workdir: str, host_dir: Path, script: str = "session",
                  connect_timeout: float = 30.0) -> None:
         self.supervisor = supervisor
         token = secrets.token_hex(6)
@@ -200,7 +204,7 @@ class SupervisedRunning(Running):
         try:
             where = (supervisor.address, supervisor.port)
             self.sock = socket.create_connection(where, timeout=connect_timeout)
-            self.sock.sendall(f"{workdir} {token}\n".encode())
+            self.sock.sendall(f"{workdir} {token} {script}\n".encode())
             self.sock.settimeout(None)
         except OSError as exc:
             supervisor.forget(self.token)
@@ -218,11 +222,16 @@ class SupervisedRunning(Running):
             stderr = b""
         return self.session.status, stderr
 
+    def release(self) -> None:
+        """Forget the session (its markers, its stderr file): for a caller that does not wait
+        for its tree (a qmail-remote job)."""
+        self.supervisor.forget(self.token)
+        self.stderr_path.unlink(missing_ok=True)
+
     def wait_tree(self, timeout: float) -> bool:
         if not self.session.ended.wait(timeout):
             return False
-        self.supervisor.forget(self.token)
-        self.stderr_path.unlink(missing_ok=True)
+        self.release()
         if not self.session.tree:
             raise TargetFault(self.supervisor.why())
         return True
@@ -233,5 +242,4 @@ class SupervisedRunning(Running):
         # a session killed at once may not have said its pid yet: it does so first thing
         if self.session.started.wait(10) and self.session.pid:
             kill_group(self.supervisor.engine, self.supervisor.container, self.session.pid)
-        self.supervisor.forget(self.token)
-        self.stderr_path.unlink(missing_ok=True)
+        self.release()

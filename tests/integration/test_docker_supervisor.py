@@ -116,7 +116,7 @@ def test_sessions_at_once_keep_their_markers_apart(targets: Callable[[str], Targ
     token = secrets.token_hex(6).encode()
     session = target.supervisor.register(token)
     with socket.create_connection((target.address, target.supervisor.port)) as sock:
-        sock.sendall(b"%s %s\n7\n" % (workdir.encode(), token))  # one write: line and data
+        sock.sendall(b"%s %s session\n7\n" % (workdir.encode(), token))  # one write: line and data
         assert sock.makefile("rb").read() == b"out 7\n"
     assert session.exited.wait(30) and session.status == 7
 
