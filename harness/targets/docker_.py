@@ -112,11 +112,11 @@ class DockerTarget(Target):
         self.smtpd_path = smtpd
         self.remote_path = remote
         self.ref = RefOptions(version=version, tls_build=tls_build)
-        self.transport = transport  # auto: tcpserver when the image has it, else stdio
+        self.transport = transport  # auto: fork server / supervisor / per-session tcpserver / stdio
         self.port = port  # > 0: the image runs its own server there (see the module text)
         self.engine_choice = engine  # podman, docker, an API URL or "" (harness/targets/engine.py)
         self.engine_text = ""
-        self.api_only = api_only  # never the bind mount nor the supervisor (tests that path here)
+        self.api_only = api_only  # as for an engine elsewhere: no bind mount, no fork server or supervisor
         self.host_dir: Path | None = None  # bind-mounted at /qmc when the engine is on this machine
         self.files: CaseFiles | None = None
         self.supervisor: Supervisor | None = None
