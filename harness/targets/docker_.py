@@ -26,8 +26,9 @@ Two kinds of image:
   and `remote=` name the programs, default HOME/bin/qmail-smtpd and HOME/bin/qmail-remote):
   each session runs in its own mount namespace (`unshare -m` inside the container, which is
   why such a container gets CAP_SYS_ADMIN) where /qmc/<n> is bind-mounted over HOME; the
-  case's bin/ holds symlinks to the image's HOME/bin programs (bound at /qmc/qmail-bin in
-  that namespace) beside the case's own bin/ files: the program reads the case's control
+  case's bin/ is the image's HOME/bin bound there, or, when the case brings bin/ files of its
+  own, holds symlinks to the image's HOME/bin programs (bound at /qmc/qmail-bin in that
+  namespace) beside them: the program reads the case's control
   files, sessions stay independent and concurrent, and the image's files are never changed.
 
 qmail-remote cases (categories 7-8) run when the harness is root on the engine's machine:
@@ -87,11 +88,15 @@ _SERVER_START = 90.0  # seconds an image's own server may take to greet
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
 _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
-# $1 = case home, $2 = qmail home, then the program and its args. The image's HOME/bin is
-# bound to /qmc/qmail-bin first (the case's bin/ links its programs from there, so a case's
-# own bin/ files stay visible), then the case home goes over HOME (--rbind: with submounts)
+# $1 = case home, $2 = qmail home, then the program and its args. A case with bin/ files of
+# its own gets links to the image's programs beside them, bound at /qmc/qmail-bin first (a
+# few cases); any other case has an empty bin/, where the image's HOME/bin is bound whole (a
+# real home has ~46 programs: a link each would cost more than the session). Then the case
+# home goes over HOME (--rbind: with its submounts).
 LINKED_BIN = "/qmc/qmail-bin"
-_MOUNT = ('set -e; if [ -d "$2/bin" ]; then mount --bind "$2/bin" ' + LINKED_BIN + '; fi; '
+_MOUNT = ('set -e; own() { [ -e "$1" ] || [ -L "$1" ]; }; if [ -d "$2/bin" ]; then '
+          'if own "$1"/bin/*; then mount --bind "$2/bin" ' + LINKED_BIN + '; '
+          'else mount --bind "$2/bin" "$1/bin"; fi; fi; '
           'mount --rbind "$1" "$2"; shift 2; exec "$@"')
 # qmail-remote asks the resolver of /etc/resolv.conf: the case's, in the same namespace
 RESOLV = ".resolv.conf"
@@ -307,11 +312,13 @@ class DockerTarget(Target):
             scripts = {".run": session_script(workdir, token, fx.env, argv, self.tcpserver)}
             with self.lock:
                 self.tokens[workdir] = token
-        links = {}
-        if not self.reference and self.bin_names:
+        links, empty = {}, []
+        if not self.reference and self.bin_names and (fx.local / "bin").is_dir():
             links = {f"bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
                      if not (fx.local / "bin" / name).exists()}
-        files.put_case(fx.local, workdir, scripts, links)
+        elif not self.reference:
+            empty = ["bin"]  # where the session binds the image's HOME/bin (_MOUNT)
+        files.put_case(fx.local, workdir, scripts, links, empty)
 
     def download(self, fx: Fixture) -> None:
         self._need().get(self._dir(fx.local), fx.local)

@@ -63,8 +63,10 @@ class CaseFiles:
         """The tree `local` at `where` (e.g. fixtures/bin), and empty directories `dirs`."""
         raise NotImplementedError
 
-    def put_case(self, local: Path, workdir: str, files: dict[str, bytes], links: dict[str, str]) -> None:
-        """A case's home at `workdir`, with `files` (scripts, mode 755) and symlinks added."""
+    def put_case(self, local: Path, workdir: str, files: dict[str, bytes], links: dict[str, str],
+                 empty: list[str]) -> None:
+        """A case's home at `workdir`, with `files` (scripts, mode 755), symlinks and `empty`
+        directories added."""
         raise NotImplementedError
 
     def put(self, workdir: str, files: dict[str, bytes]) -> None:
@@ -96,9 +98,12 @@ class SharedFiles(CaseFiles):
             self.host_path(name).mkdir(parents=True, exist_ok=True)
         shutil.copytree(local, self.host_path(where), symlinks=True, dirs_exist_ok=True)
 
-    def put_case(self, local: Path, workdir: str, files: dict[str, bytes], links: dict[str, str]) -> None:
+    def put_case(self, local: Path, workdir: str, files: dict[str, bytes], links: dict[str, str],
+                 empty: list[str]) -> None:
         home = self.host_path(workdir)
         shutil.copytree(local, home, symlinks=True, dirs_exist_ok=True)
+        for name in empty:
+            (home / name).mkdir(exist_ok=True)
         for name, target in links.items():
             link = home / name
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -137,11 +142,12 @@ class ArchiveFiles(CaseFiles):
         entries: dict[str, bytes | None] = {d.strip("/"): None for d in [self.root, *dirs]}
         self.container.put_archive("/", tar({**entries, **tree(local, where.strip("/"))}))
 
-    def put_case(self, local: Path, workdir: str, files: dict[str, bytes], links: dict[str, str]) -> None:
+    def put_case(self, local: Path, workdir: str, files: dict[str, bytes], links: dict[str, str],
+                 empty: list[str]) -> None:
         top = workdir.strip("/")
         entries = {**tree(local, top), **{f"{top}/{name}": data for name, data in files.items()}}
-        if links:
-            entries.setdefault(f"{top}/bin", None)
+        for name in empty:
+            entries.setdefault(f"{top}/{name}", None)
         self.api("uploading the case", self.container.put_archive, "/",
                  tar(entries, {f"{top}/{name}": target for name, target in links.items()}))
 
