@@ -6,8 +6,9 @@ At target start one long-lived exec runs ONE tcpserver on a port of the containe
 address (`-1` prints it). Each session is a TCP connection to it whose first line,
 "<workdir> <token> session\\n", the per-connection dispatcher (DISPATCH) reads with sh's
 `read` (dash and bash read a socket a byte at a time, so no SMTP byte after the line is
-taken), then it execs `setsid /bin/sh <workdir>/.session <token>`: the session leads a
-process group of its own, so kill() kills exactly it (one exec of kill(1): kills are rare).
+taken), then it runs <workdir>/.session (`.`, in the same sh: one exec less) with the token
+as $1. tcpserver starts it under setsid(1), so the session leads a process group of its
+own and kill() kills exactly it (one exec of kill(1): kills are rare).
 A qmail-remote job is the same with `remote` (<workdir>/.remote): the message on the
 connection, the report back on it, its end half-closed.
 
@@ -52,7 +53,7 @@ DISPATCH = ('read -r d t s || exit 111; n=${d#/qmc/}; '
             'case $n in ""|*[!0-9]*) exit 111;; esac; '
             'case $t in ""|*[!0-9a-f]*) exit 111;; esac; '
             'case $s in session|remote) ;; *) exit 111;; esac; '
-            'exec setsid /bin/sh "/qmc/$n/.$s" "$t"')
+            'set -- "$t"; . "/qmc/$n/.$s"')
 _MARKER = re.compile(rb"QMC-(PID|EXIT|TREE)-([0-9a-f]{12})(?: (\d+))?")
 _START = 30.0  # seconds the supervisor may take to listen
 _FOREVER = 10.0 ** 9
@@ -71,7 +72,7 @@ def session_script(workdir: str, env: dict[str, bytes], argv: list[bytes]) -> by
         b"exec 7<&0 8>&1 </dev/null >/dev/null",
         b"{ " + command + b" 9>&1 <&7 >&8 7<&- 8>&- 2>" + d + b'/.stderr-"$T";',
         b'  echo "QMC-EXIT-$T $?" >&2; } |',
-        b'  { cat >/dev/null; echo "QMC-TREE-$T" >&2; } 7<&- 8>&- &',
+        b'  { while read -r _; do :; done; echo "QMC-TREE-$T" >&2; } 7<&- 8>&- &',  # no cat: no exec
         b"exec 7<&- 8>&-",
         b"wait $!",
         b"",
@@ -105,7 +106,7 @@ class Supervisor:
         command = ["/bin/sh", "-c", 'echo "QMC-SUPERVISOR $$" >&2; exec "$@"', "sh",
                    # -H -R: no DNS or ident lookups; -c: qmc load runs many sessions at once
                    "tcpserver", "-1", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
-                   address, "0", "/bin/sh", "-c", DISPATCH]
+                   address, "0", "setsid", "/bin/sh", "-c", DISPATCH]
         created = engine.api.exec_create(container.id, command, stdin=False)
         self.exec_id = created["Id"]
         self.stream = ExecStream(engine, self.exec_id, engine.api.exec_start(self.exec_id, socket=True))
