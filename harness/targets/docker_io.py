@@ -1,5 +1,8 @@
-"""The in-container side of `docker:` sessions: the session script, the exec stream and the
-two transports.
+"""The in-container side of `docker:` sessions that run as an exec each (an engine elsewhere,
+`api-only`, an image without tcpserver, `transport=stdio`; on an engine of this machine
+the reference image's fork server and a qmail image's supervisor take them instead:
+harness/targets/docker_forks.py, docker_supervisor.py): the session script, the exec stream
+(which those two read too) and the two transports.
 
 Each session runs `/bin/sh /qmc/<n>/.run` (written by the harness, uploaded with the case):
 
