@@ -1,8 +1,8 @@
 """Wall time of a small case set through the whole harness pipeline against each target kind:
 `ref` (the warm fork server), `exec:` (the reference installed as a qmail home, each session
-in a private mount namespace) and `docker:` (the reference image, one tcpserver per
-session; qmail-remote jobs over exec), with 1 and 2 jobs. All rows come from one run;
-ratios are to `ref` at the same number of jobs.
+in a private mount namespace) and `docker:` (the reference image: on an engine of this
+machine its sessions and jobs forked by the fork server in the container), with 1 and 2
+jobs. All rows come from one run; ratios are to `ref` at the same number of jobs.
 
     python bench/harness_targets.py [--cases N] [--image IMAGE] [--rounds R]
 

@@ -82,7 +82,7 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
     from harness.targets.docker_ import DockerTarget
 
     _check(spec, options, {"home", "smtpd", "remote", "version", "no-tls", "transport", "port", "engine",
-                           *PATCH_OPTIONS})
+                           "api-only", *PATCH_OPTIONS})
     if options.get("transport", "auto") not in ("auto", "tcpserver", "stdio"):
         raise TargetSpecError(f"target {spec!r}: transport is auto, tcpserver or stdio")
     engine = options.get("engine", "")
@@ -99,7 +99,7 @@ def _docker(spec: str, arg: str, options: dict[str, str]) -> Target:
         spec, arg, home=options.get("home", ""), smtpd=options.get("smtpd", ""),
         remote=options.get("remote", ""), version=_version(spec, options.get("version", "")),
         tls_build="no-tls" not in options, transport=options.get("transport", "auto"), port=int(port),
-        engine=engine)
+        engine=engine, api_only="api-only" in options)
     target.lacks = _lacks(options)
     return target
 

@@ -4,9 +4,20 @@ chooses, starts one when it is ours to start, and the target says which).
 
 start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
 so that we reach the container; no route out) and one container on it that only waits; it
-uploads fixtures/ to /qmc/fixtures. Each case's home is uploaded to /qmc/<n>; each session is
-an exec running the case's session script (harness/targets/docker_io.py), under a tcpserver
-of its own when the image has one, else over the exec's stdin/stdout.
+puts fixtures/bin at /qmc/fixtures/bin. Each case's home goes to /qmc/<n>.
+
+When the engine runs on this machine (a unix socket: harness/targets/engine.py
+`on_this_machine`), a case costs no Engine API call: /qmc is a host directory of the
+target's own, bind-mounted, so files move by local copies (harness/targets/docker_files.py);
+the reference image's sessions are forked by `ref`'s warm fork server running in the
+container (harness/targets/docker_forks.py), a qmail image's are TCP connections to the
+container's one session supervisor, a tcpserver started once with the target
+(harness/targets/docker_supervisor.py; the image needs tcpserver and setsid). Otherwise (an
+engine over tcp://, `api-only`, an image without tcpserver, `transport=stdio`) files move by
+put_archive/get_archive when the engine is elsewhere, and each session is an exec running
+the case's session script (harness/targets/docker_io.py), under a tcpserver of its own when
+the image has one, else over the exec's stdin/stdout. qmail-remote jobs are forked by the
+reference image's fork server, else one exec each.
 
 Two kinds of image:
 * the reference (label org.qmail-conformance.kind=eqmail-ref, `python -m harness.images build
@@ -15,8 +26,9 @@ Two kinds of image:
   and `remote=` name the programs, default HOME/bin/qmail-smtpd and HOME/bin/qmail-remote):
   each session runs in its own mount namespace (`unshare -m` inside the container, which is
   why such a container gets CAP_SYS_ADMIN) where /qmc/<n> is bind-mounted over HOME; the
-  case's bin/ holds symlinks to the image's HOME/bin programs (bound at /qmc/qmail-bin in
-  that namespace) beside the case's own bin/ files: the program reads the case's control
+  case's bin/ is the image's HOME/bin bound there, or, when the case brings bin/ files of its
+  own, holds symlinks to the image's HOME/bin programs (bound at /qmc/qmail-bin in that
+  namespace) beside them: the program reads the case's control
   files, sessions stay independent and concurrent, and the image's files are never changed.
 
 qmail-remote cases (categories 7-8) run when the harness is root on the engine's machine:
@@ -33,34 +45,37 @@ the plain default profile, compared on the wire. For side-by-side baselines of o
 
 Spec options: `home=` (default: the image's org.qmail-conformance.home label, which `qmc image
 --from-home` sets, else /var/qmail), `smtpd=`, `remote=`, `version=1.09`, `no-tls`,
-`transport=auto|tcpserver|stdio` (auto: tcpserver when the image has one), `port=`,
-`engine=podman|docker|URL` (harness/targets/engine.py: which engine, printed when the target starts).
+`transport=auto|tcpserver|stdio` (auto: the fork server for the reference image on this
+machine, else tcpserver when the image has one; tcpserver: never the fork server), `port=`,
+`engine=podman|docker|URL` (harness/targets/engine.py: which engine, printed when the target starts),
+`api-only` (archives and an exec per session, as for an engine on another machine).
 """
 
 from __future__ import annotations
 
-import io
-import ipaddress
 import itertools
 import os
-import random
 import secrets
 import shlex
 import socket
 import sys
-import tarfile
+import tempfile
 import threading
-import time
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
-from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
-from harness.targets.docker_net import NoOutgoing, prepare
-from harness.targets.engine import client, describe
+from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
+from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
+from harness.targets.docker_io import StdioRunning, TcpRunning, run_job, session_script
+from harness.targets.docker_net import NoOutgoing, await_greeting, prepare, private_network
+from harness.targets.docker_supervisor import Supervisor
+from harness.targets.docker_supervisor import session_script as supervised_script
+from harness.targets.engine import client, describe, on_this_machine
+from harness.targets.forks import run_remote_job
 from harness.targets.tcp import ServerConnection
 
 __all__ = ["DockerTarget", "RUN_LABEL"]
@@ -73,11 +88,15 @@ _SERVER_START = 90.0  # seconds an image's own server may take to greet
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
 _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
-# $1 = case home, $2 = qmail home, then the program and its args. The image's HOME/bin is
-# bound to /qmc/qmail-bin first (the case's bin/ links its programs from there, so a case's
-# own bin/ files stay visible), then the case home goes over HOME (--rbind: with submounts)
+# $1 = case home, $2 = qmail home, then the program and its args. A case with bin/ files of
+# its own gets links to the image's programs beside them, bound at /qmc/qmail-bin first (a
+# few cases); any other case has an empty bin/, where the image's HOME/bin is bound whole (a
+# real home has ~46 programs: a link each would cost more than the session). Then the case
+# home goes over HOME (--rbind: with its submounts).
 LINKED_BIN = "/qmc/qmail-bin"
-_MOUNT = ('set -e; if [ -d "$2/bin" ]; then mount --bind "$2/bin" ' + LINKED_BIN + '; fi; '
+_MOUNT = ('set -e; own() { [ -e "$1" ] || [ -L "$1" ]; }; if [ -d "$2/bin" ]; then '
+          'if own "$1"/bin/*; then mount --bind "$2/bin" ' + LINKED_BIN + '; '
+          'else mount --bind "$2/bin" "$1/bin"; fi; fi; '
           'mount --rbind "$1" "$2"; shift 2; exec "$@"')
 # qmail-remote asks the resolver of /etc/resolv.conf: the case's, in the same namespace
 RESOLV = ".resolv.conf"
@@ -85,39 +104,12 @@ _MOUNT_DNS = ('set -e; [ -e /etc/resolv.conf ] || : >/etc/resolv.conf; '
               f'mount --bind "$1/{RESOLV}" /etc/resolv.conf; ' + _MOUNT[len("set -e; "):])
 
 
-def _tar(entries: dict[str, bytes | None], links: dict[str, str] | None = None, mode: int = 0o755) -> bytes:
-    """A tar of directories (None), files and symlinks (name -> target), for put_archive."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in entries.items():
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = len(data), mode
-                tar.addfile(info, io.BytesIO(data))
-        for name, target in (links or {}).items():
-            info = tarfile.TarInfo(name)
-            info.type, info.linkname = tarfile.SYMTYPE, target
-            tar.addfile(info)
-    return out.getvalue()
-
-
-def _tree(local: Path, prefix: str) -> dict[str, bytes | None]:
-    entries: dict[str, bytes | None] = {prefix: None}
-    for path in sorted(local.rglob("*")):
-        name = f"{prefix}/{path.relative_to(local)}"
-        entries[name] = None if path.is_dir() else path.read_bytes()
-    return entries
-
-
 class DockerTarget(Target):
     kind = "docker"
 
     def __init__(self, spec: str, image: str, *, home: str = "", smtpd: str = "",
                  remote: str = "", version: str = "1.08", tls_build: bool = True,
-                 transport: str = "auto", port: int = 0, engine: str = "") -> None:
+                 transport: str = "auto", port: int = 0, engine: str = "", api_only: bool = False) -> None:
         self.spec = spec
         self.name = spec
         self.image = image
@@ -125,10 +117,15 @@ class DockerTarget(Target):
         self.smtpd_path = smtpd
         self.remote_path = remote
         self.ref = RefOptions(version=version, tls_build=tls_build)
-        self.transport = transport  # auto: tcpserver when the image has it, else stdio
+        self.transport = transport  # auto: fork server / supervisor / per-session tcpserver / stdio
         self.port = port  # > 0: the image runs its own server there (see the module text)
         self.engine_choice = engine  # podman, docker, an API URL or "" (harness/targets/engine.py)
         self.engine_text = ""
+        self.api_only = api_only  # as for an engine elsewhere: no bind mount, no fork server or supervisor
+        self.host_dir: Path | None = None  # bind-mounted at /qmc when the engine is on this machine
+        self.files: CaseFiles | None = None
+        self.supervisor: Supervisor | None = None
+        self.forks: ContainerForks | None = None  # the reference image's fork server
         self.engine: Any = None
         self.network: Any = None
         self.container: Any = None
@@ -174,9 +171,15 @@ class DockerTarget(Target):
         self.home = self.home or str(labels.get(HOME_LABEL) or "/var/qmail")
         if not self.port and str(labels.get(PORT_LABEL, "")).isdigit() and not self.smtpd_path:
             self.port = int(labels[PORT_LABEL])
-        self.network = self._network()
+        self.network, self.subnet, self.gateway = private_network(
+            self.engine, f"qmc-{self.run_id}-net", {RUN_LABEL: self.run_id}, self.spec)
         # the image's own command for a server image; else a keeper the sessions exec into
-        own = {} if self.port else {"entrypoint": ["/bin/sh", "-c", _KEEPER], "command": []}
+        own: dict[str, Any] = {} if self.port else {"entrypoint": ["/bin/sh", "-c", _KEEPER], "command": []}
+        if not self.port and not self.api_only and on_this_machine(self.engine):
+            self.host_dir = Path(tempfile.mkdtemp(prefix=f"qmc-{self.run_id}-"))
+            self.host_dir.chmod(0o755)
+            (self.host_dir / ".shared").write_text(self.run_id)
+            own["volumes"] = {str(self.host_dir): {"bind": ROOT, "mode": "rw"}}
         try:
             self.container = self.engine.containers.run(
                 self.image, **own, detach=True,
@@ -192,71 +195,43 @@ class DockerTarget(Target):
             raise TargetFault(f"image {self.image} does not start: {logs or self.container.status}")
         self.address = self.container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
         if self.port:
-            self._await_server()
+            failed = await_greeting(self.address, self.port, _SERVER_START, self._alive)
+            if failed:
+                raise TargetFault(f"image {self.image}: {failed}; {self._gone()}")
             self.controls_fixtures = False
             self.no_remote = "an image's own server: the harness runs its SMTP listener only"
             return
-        self._check()
+        facts = self._check()
         try:
             pid = int(self.container.attrs.get("State", {}).get("Pid") or 0)
             self.net, self._undo_net = prepare(pid, self.subnet, self.gateway, self.address)
             self.runs_remote = True
         except NoOutgoing as exc:
             self.no_remote = f"qmail-remote cases do not run here: {exc}"
+        if self.host_dir is not None and "shared" not in facts:
+            raise TargetFault(f"{self.spec}: the engine does not show the container this machine's "
+                              f"{self.host_dir} at {ROOT}; for an engine elsewhere, add the option api-only")
+        self.files = (SharedFiles(self.host_dir) if self.host_dir is not None
+                      else ArchiveFiles(self.container, self._api))
         # only fixtures/bin: the programs cases name as {fixtures}/bin/... (golden data stays here)
-        dirs: dict[str, bytes | None] = {"qmc": None, LINKED_BIN.strip("/"): None, "qmc/fixtures": None}
-        self.container.put_archive("/", _tar({**dirs, **_tree(FIXTURES_DIR / "bin", "qmc/fixtures/bin")}))
+        self.files.install(FIXTURES_DIR / "bin", f"{ROOT}/fixtures/bin", [LINKED_BIN, f"{ROOT}/fixtures"])
+        if self.host_dir is None:
+            return
+        if self.reference and self.transport == "auto" and "python3" in facts:
+            label = f"{self.spec}: the reference's fork server in the container"
+            self.forks = ContainerForks(self.engine, self.container, self.host_dir, ROOT, label)
+        elif self.tcpserver and "setsid" in facts:
+            self.supervisor = Supervisor(self.engine, self.container, self.address)
 
-    def _await_server(self) -> None:
-        """Until the image's server greets on its port (its start takes seconds), or it ends."""
-        deadline = time.monotonic() + _SERVER_START
-        last = ""
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection((self.address, self.port), timeout=5) as probe:
-                    if probe.recv(512).startswith(b"220"):
-                        return
-                    last = "it answered without a 220 greeting"
-            except OSError as exc:
-                last = str(exc)
-            self.container.reload()
-            if self.container.status != "running":
-                raise TargetFault(f"image {self.image} does not start: {self._gone()}")
-            time.sleep(0.2)  # a server starting up: nothing to wait on but its port
-        raise TargetFault(f"image {self.image}: nothing greets on port {self.port} after "
-                          f"{_SERVER_START:g} s ({last}); {self._gone()}")
-
-    def _network(self) -> Any:
-        import docker
-
-        used = set()
-        for net in self.engine.networks.list():
-            for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
-                if pool.get("Subnet"):
-                    used.add(pool["Subnet"])
-        free = [str(n) for n in ipaddress.ip_network("198.18.0.0/15").subnets(new_prefix=24)
-                if str(n) not in used]
-        last: Exception | None = None
-        for subnet in random.sample(free, min(5, len(free))):
-            gateway = str(next(ipaddress.ip_network(subnet).hosts()))
-            pool = docker.types.IPAMPool(subnet=subnet, gateway=gateway)
-            ipam = docker.types.IPAMConfig(pool_configs=[pool])
-            try:
-                # internal: no route out; Podman's compat API makes it without DNS (dns_enabled false)
-                network = self.engine.networks.create(
-                    f"qmc-{self.run_id}-net", driver="bridge", internal=True, ipam=ipam,
-                    labels={RUN_LABEL: self.run_id})
-                self.subnet, self.gateway = subnet, gateway
-                return network
-            except docker.errors.APIError as exc:  # another run took the subnet meanwhile
-                last = exc
-        raise TargetFault(f"cannot create a private network for {self.spec}: {last}")
-
-    def _check(self) -> None:
+    def _check(self) -> set[str]:
+        """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
         program = ("eqmail-ref" if self.reference
                    else self.smtpd_path or f"{self.home}/bin/qmail-smtpd")
         probe = (f'command -v tcpserver >/dev/null && echo tcpserver; '
                  f'command -v unshare >/dev/null && echo unshare; '
+                 f'command -v setsid >/dev/null && echo setsid; '
+                 f'command -v python3 >/dev/null && echo python3; '
+                 f'[ "$(cat {ROOT}/.shared 2>/dev/null)" = {self.run_id} ] && echo shared; '
                  f'command -v env >/dev/null && echo env; '
                  f'command -v {program} >/dev/null && echo mta; '
                  f'for f in {shlex.quote(self.home)}/bin/*; do [ -e "$f" ] && echo "bin:${{f##*/}}"; done; '
@@ -280,8 +255,13 @@ class DockerTarget(Target):
             raise TargetSpecError(f"image {self.image}: no tcpserver (ucspi-tcp) for transport=tcpserver")
         self.tcpserver = "tcpserver" in facts and self.transport != "stdio"
         self.bin_names = sorted(f[4:] for f in facts if f.startswith("bin:"))
+        return facts
 
     def stop(self) -> None:
+        for server in (self.supervisor, self.forks):
+            if server is not None:
+                server.close()
+        self.supervisor = self.forks = None
         if self._undo_net is not None:
             self._undo_net()
             self._undo_net = None
@@ -296,6 +276,12 @@ class DockerTarget(Target):
             except Exception:  # noqa: BLE001, S110 - stop never raises; leftovers are labelled
                 pass
         self.container = self.network = None
+        if self.files is not None:
+            self.files.close()  # after the container: nothing writes there any more
+            self.files = None
+        elif self.host_dir is not None:  # a start that failed before the files were set up
+            SharedFiles(self.host_dir).close()
+        self.host_dir = None
 
     def describe(self) -> dict[str, str]:
         return {**super().describe(), "engine": self.engine_text or self.engine_choice or "default"}
@@ -313,43 +299,41 @@ class DockerTarget(Target):
         return (self._dir(local) if self.reference else self.home), f"{ROOT}/fixtures"
 
     def upload(self, fx: Fixture) -> None:
-        """The case's home and its session script, in one archive."""
-        self._need()
+        """The case's home and its session script: one copy when /qmc is ours, else one archive."""
+        files = self._need()
         workdir = self._dir(fx.local)
-        token = secrets.token_hex(6)
-        script = session_script(workdir, token, fx.env, self._argv(fx, "smtpd", fx.args), self.tcpserver)
-        with self.lock:
-            self.tokens[workdir] = token
-        top = workdir.strip("/")
-        entries = {**_tree(fx.local, top), f"{top}/.run": script}
-        links = {}
-        if not self.reference and self.bin_names:
-            entries.setdefault(f"{top}/bin", None)
-            links = {f"{top}/bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
+        argv = self._argv(fx, "smtpd", fx.args)
+        if self.forks is not None:  # the request carries argv and env
+            scripts = {}
+        elif self.supervisor is not None:  # any number of sessions, each with a token of its own
+            scripts = {".session": supervised_script(workdir, fx.env, argv)}
+        else:
+            token = secrets.token_hex(6)
+            scripts = {".run": session_script(workdir, token, fx.env, argv, self.tcpserver)}
+            with self.lock:
+                self.tokens[workdir] = token
+        links, empty = {}, []
+        if not self.reference and self.bin_names and (fx.local / "bin").is_dir():
+            links = {f"bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
                      if not (fx.local / "bin" / name).exists()}
-        self._api("uploading the case", self.container.put_archive, "/", _tar(entries, links))
+        elif not self.reference:
+            empty = ["bin"]  # where the session binds the image's HOME/bin (_MOUNT)
+        files.put_case(fx.local, workdir, scripts, links, empty)
 
     def download(self, fx: Fixture) -> None:
-        self._need()
-        stream, _ = self._api("reading the case's files back", self.container.get_archive,
-                              self._dir(fx.local))
-        data = b"".join(stream)
-        top = PurePosixPath(self._dir(fx.local)).name
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            for member in tar.getmembers():
-                parts = PurePosixPath(member.name).parts
-                if not member.isfile() or parts[:1] != (top,) or ".." in parts or len(parts) < 2:
-                    continue
-                if parts[1] not in ("q", "out", "fd3", ".stderr"):
-                    continue
-                target = fx.local.joinpath(*parts[1:])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                target.write_bytes(source.read() if source else b"")
+        self._need().get(self._dir(fx.local), fx.local)
 
-    def _need(self) -> None:
+    def _need(self) -> CaseFiles:
+        """The target's files (a port= image has none: nothing asks for them there)."""
         if self.container is None:
             raise TargetFault(f"{self.spec}: not started")
+        if self.files is None:
+            raise TargetFault(f"{self.spec}: the image runs its own server; it takes no files")
+        return self.files
+
+    def _alive(self) -> bool:
+        self.container.reload()
+        return bool(self.container.status == "running")
 
     def _gone(self) -> str:
         """What the container said before it ended, for the error message."""
@@ -388,22 +372,31 @@ class DockerTarget(Target):
         return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", mount.encode(), b"sh",
                 self._dir(fx.local).encode(), self.home.encode(), path.encode(), *args]
 
+    def _resolv(self, fx: Fixture) -> dict[str, bytes]:
+        if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
+            return {RESOLV: resolv_conf(self.spec, str(fx.extra["dns_server"]))}
+        return {}
+
     def _script(self, fx: Fixture, name: str, program: str, args: list[bytes], tcp: bool) -> tuple[str, str]:
         token = secrets.token_hex(6)
         workdir = self._dir(fx.local)
         script = session_script(workdir, token, fx.env, self._argv(fx, program, args), tcp)
-        files: dict[str, bytes | None] = {name: script}
-        if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
-            files[RESOLV] = resolv_conf(self.spec, str(fx.extra["dns_server"]))
-        self._api("uploading the job", self.container.put_archive, workdir, _tar(files))
+        self._need().put(workdir, {name: script, **self._resolv(fx)})
         return f"{workdir}/{name}", token
 
     def smtpd(self, fx: Fixture) -> Running:
-        self._need()
+        if self.container is None:
+            raise TargetFault(f"{self.spec}: not started")
         if self.port:
             where = (socket.AF_INET, (self.address, self.port))
             return ServerConnection(where, f"{self.spec} port {self.port}")
         workdir = self._dir(fx.local)
+        home = self._need().host_path(workdir) if self.files is not None else None
+        if self.forks is not None and home is not None:
+            argv = [a.decode("latin-1") for a in self._argv(fx, "smtpd", fx.args)[1:]]
+            return ContainerForkedRunning(self.forks, argv, fx.env, home / ".stderr")
+        if self.supervisor is not None and home is not None:
+            return self.supervisor.open(workdir, home)
         with self.lock:
             token = self.tokens.get(workdir, "")  # one upload, any number of sessions (qmc load)
         if not token:
@@ -417,24 +410,21 @@ class DockerTarget(Target):
 
     def remote(self, fx: Fixture, argv: list[str], message: bytes, timeout: float) -> RemoteOutcome:
         """qmail-remote HOST SENDER RECIP... with the message on stdin; its report on stdout."""
-        self._need()
-        path, token = self._script(fx, ".remote", "remote", [os.fsencode(a) for a in argv], False)
-        running = StdioRunning(self.engine, self.container, path, token)
-        out: list[bytes] = []
-        reader = running.sock
+        workdir = self._dir(fx.local)
+        home = self._need().host_path(workdir)
+        args = [os.fsencode(a) for a in argv]
+        if self.forks is not None and home is not None:
+            # the arguments as `ref` gives them (str: the server's JSON carries them as such)
+            cmd = [a.decode("latin-1") for a in self._argv(fx, "remote", [])[1:]] + argv
+            return run_remote_job(ContainerForkedRunning(self.forks, cmd, fx.env, home / ".stderr"),
+                                  message, timeout)
+        if self.supervisor is None or home is None:
+            path, token = self._script(fx, ".remote", "remote", args, False)
+            return run_job(StdioRunning(self.engine, self.container, path, token), message, timeout)
+        script = supervised_script(workdir, fx.env, self._argv(fx, "remote", args))
+        self._need().put(workdir, {".remote": script, **self._resolv(fx)})
+        job = self.supervisor.open(workdir, home, "remote")
         try:
-            reader.sendall(message)
-            reader.shutdown(1)
-            reader.settimeout(timeout)
-            try:
-                while data := reader.recv(65536):
-                    out.append(data)
-            except TimeoutError:
-                raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from None
-            code, stderr = running.finish(timeout)
-        except BaseException:
-            running.kill()
-            raise
-        running.stream.close()
-        reader.close()
-        return RemoteOutcome(stdout=b"".join(out), exit=code, stderr=stderr)
+            return run_remote_job(job, message, timeout)
+        finally:
+            job.release()

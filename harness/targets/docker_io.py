@@ -1,5 +1,8 @@
-"""The in-container side of `docker:` sessions: the session script, the exec stream and the
-two transports.
+"""The in-container side of `docker:` sessions that run as an exec each (an engine elsewhere,
+`api-only`, an image without tcpserver, `transport=stdio`; on an engine of this machine
+the reference image's fork server and a qmail image's supervisor take them instead:
+harness/targets/docker_forks.py, docker_supervisor.py): the session script, the exec stream
+(which those two read too) and the two transports.
 
 Each session runs `/bin/sh /qmc/<n>/.run` (written by the harness, uploaded with the case):
 
@@ -33,9 +36,10 @@ import time
 from typing import Any
 
 from harness.errors import TargetFault
-from harness.targets.base import Running, TreeWatch
+from harness.targets.base import RemoteOutcome, Running, TreeWatch
 
-__all__ = ["ExecStream", "session_script", "TcpRunning", "StdioRunning", "quote"]
+__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote", "run_job",
+           "session_script"]
 
 
 def quote(value: bytes) -> bytes:
@@ -135,10 +139,19 @@ class ExecStream:
                 pass
 
 
-class _MarkerTree(TreeWatch):
+def kill_group(engine: Any, container: Any, pid: int) -> None:
+    """Kill process group `pid` inside the container (one exec); never raises."""
+    try:
+        created = engine.api.exec_create(container.id, ["/bin/sh", "-c", f"kill -KILL -{pid}"])
+        engine.api.exec_start(created["Id"])
+    except Exception:  # noqa: BLE001, S110 - the container may be gone already: nothing to kill
+        pass
+
+
+class MarkerTree(TreeWatch):
     """TreeWatch over the session script's tree marker instead of a local pipe."""
 
-    def __init__(self, running: _ExecRunning) -> None:  # noqa: D107 - no local pipe here
+    def __init__(self, running: Any) -> None:  # noqa: D107 - no local pipe here; `running` has wait_tree()
         self.running = running
         self.read_end = self.write_end = -1
 
@@ -146,7 +159,7 @@ class _MarkerTree(TreeWatch):
         pass
 
     def wait(self, timeout: float) -> bool:
-        return self.running.wait_tree(timeout)
+        return bool(self.running.wait_tree(timeout))
 
 
 class _ExecRunning(Running):
@@ -161,7 +174,7 @@ class _ExecRunning(Running):
         self.stream = ExecStream(engine, created["Id"], engine.api.exec_start(created["Id"], socket=True))
         self.pid = b""
         self.lock = threading.Lock()
-        self.tree = _MarkerTree(self)
+        self.tree = MarkerTree(self)
 
     def command(self, script: str) -> list[str]:
         raise NotImplementedError
@@ -197,12 +210,8 @@ class _ExecRunning(Running):
 
     def kill(self) -> None:
         """Kill the session's process group inside the container; never raises."""
-        try:
-            if self.pid.isdigit():
-                self.engine.api.exec_start(self.engine.api.exec_create(
-                    self.container.id, ["/bin/sh", "-c", f"kill -KILL -{int(self.pid)}"])["Id"])
-        except Exception:  # noqa: BLE001 - the container may be gone already: nothing to kill
-            pass
+        if self.pid.isdigit():
+            kill_group(self.engine, self.container, int(self.pid))
         self.stream.close()
         sock = getattr(self, "sock", None)
         if sock is not None:
@@ -323,3 +332,25 @@ class StdioRunning(_ExecRunning):
             self.theirs.close()
         except OSError:
             pass
+
+
+def run_job(running: StdioRunning, message: bytes, timeout: float) -> RemoteOutcome:
+    """qmail-remote's job over an exec's stdio: the message on stdin, its report from stdout."""
+    out: list[bytes] = []
+    reader = running.sock
+    try:
+        reader.sendall(message)
+        reader.shutdown(1)
+        reader.settimeout(timeout)
+        try:
+            while data := reader.recv(65536):
+                out.append(data)
+        except TimeoutError:
+            raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from None
+        code, stderr = running.finish(timeout)
+    except BaseException:
+        running.kill()
+        raise
+    running.stream.close()
+    reader.close()
+    return RemoteOutcome(stdout=b"".join(out), exit=code, stderr=stderr)

@@ -1,6 +1,6 @@
-"""The outgoing side for a docker: target: addresses where qmail-remote in the container
-reaches the harness's fake relays and DNS server, and local addresses of its own to bind
-(domainbindings, spec §6).
+"""The container network of a docker: target (`private_network`), and its outgoing side:
+addresses where qmail-remote in the container reaches the harness's fake relays and DNS
+server, and local addresses of its own to bind (domainbindings, spec §6).
 
 The container sits on a private `--internal` network whose bridge on the host carries the
 gateway address (harness/targets/docker_.py). Two changes make the rest work, both from the
@@ -25,16 +25,65 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import random
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from harness.errors import TargetFault
 from harness.observe.addresses import CLIENT_NAMES, OutgoingNet, SubnetPool
 
-__all__ = ["NoOutgoing", "prepare"]
+__all__ = ["NoOutgoing", "await_greeting", "prepare", "private_network"]
 
 _CLIENT_BASE = 10  # {client2} is the subnet's .12, {client8} its .18
+
+
+def private_network(engine: Any, name: str, labels: dict[str, str], spec: str) -> tuple[Any, str, str]:
+    """(network, subnet, gateway): an `--internal` bridge on a free /24 of 198.18.0.0/15."""
+    import docker
+
+    used = set()
+    for net in engine.networks.list():
+        for pool in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            if pool.get("Subnet"):
+                used.add(pool["Subnet"])
+    free = [str(n) for n in ipaddress.ip_network("198.18.0.0/15").subnets(new_prefix=24)
+            if str(n) not in used]
+    last: Exception | None = None
+    for subnet in random.sample(free, min(5, len(free))):
+        gateway = str(next(ipaddress.ip_network(subnet).hosts()))
+        pool = docker.types.IPAMPool(subnet=subnet, gateway=gateway)
+        ipam = docker.types.IPAMConfig(pool_configs=[pool])
+        try:
+            # internal: no route out; Podman's compat API makes it without DNS (dns_enabled false)
+            network = engine.networks.create(name, driver="bridge", internal=True, ipam=ipam, labels=labels)
+            return network, subnet, gateway
+        except docker.errors.APIError as exc:  # another run took the subnet meanwhile
+            last = exc
+    raise TargetFault(f"cannot create a private network for {spec}: {last}")
+
+
+def await_greeting(address: str, port: int, seconds: float, alive: Callable[[], bool]) -> str:
+    """Wait until a server greets (220) on address:port (an image's own server takes seconds
+    to start); "" once it does, else why not (it ended, or nothing greeted in time)."""
+    deadline = time.monotonic() + seconds
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=5) as probe:
+                if probe.recv(512).startswith(b"220"):
+                    return ""
+                last = "it answered without a 220 greeting"
+        except OSError as exc:
+            last = str(exc)
+        if not alive():
+            return "it does not start"
+        time.sleep(0.2)  # a server starting up: nothing to wait on but its port
+    return f"nothing greets on port {port} after {seconds:g} s ({last})"
 
 
 class NoOutgoing(Exception):

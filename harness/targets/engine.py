@@ -35,7 +35,8 @@ from harness.errors import TargetFault, TargetSpecError
 from harness.resources import IMAGES_DIR
 
 __all__ = ["CONTAINERS_CONF", "ENGINE_ENV", "EngineChoice", "choose", "client", "describe", "dockerd_socket",
-           "engine_name", "is_podman", "podman_env", "podman_socket", "start_dockerd", "start_podman"]
+           "engine_name", "is_podman", "on_this_machine", "podman_env", "podman_socket", "start_dockerd",
+           "start_podman"]
 
 CONTAINERS_CONF = IMAGES_DIR / "containers.conf"
 NO_ENGINE = "no container engine: install podman or set DOCKER_HOST"
@@ -207,3 +208,14 @@ def engine_name(engine: Any) -> str:
 
 def is_podman(engine: Any) -> bool:
     return "podman" in engine_name(engine).lower()
+
+
+def on_this_machine(engine: Any) -> bool:
+    """Does the engine run on this machine, sharing our filesystem (a unix socket: Podman's
+    service or a dockerd here)? Then a docker: target bind-mounts a directory of ours instead
+    of moving files by archive, and runs its sessions under one supervisor
+    (harness/targets/docker_files.py, docker_supervisor.py). An engine over tcp:// may be
+    anywhere: it gets the API-only path. The target checks the claim in the container."""
+    where: EngineChoice | None = getattr(engine, "qmc_choice", None)
+    url = where.url if where else str(engine.api.base_url)
+    return url.startswith("unix://") or url == "http+docker://localhost"

@@ -6,7 +6,7 @@ Why: starting Python costs ~27 ms here (performance-facts.md) and the harness ru
 thousands of reference sessions; a fork costs about 1 ms. Forking from the harness itself
 is unsafe once it has threads (jobs), so the forks happen in this single-threaded process.
 
-Protocol on a SOCK_SEQPACKET socket (fd given by --fd), shared with the exec: target's
+Protocol on a SOCK_SEQPACKET socket (fd given by --fd, or --connect PATH), shared with the exec: target's
 server (exec_server.py; the harness's end is harness/targets/forks.py): the server first
 says {"ready": true} (or {"error": why} and ends); a request is JSON {"argv", "env",
 "stderr", ...} with three fds passed as SCM_RIGHTS: the session socket, the TreeWatch
@@ -196,5 +196,15 @@ def _reap(children: dict[int, int]) -> None:
             _report(children.pop(pid), status)
 
 
+def _control(argv: list[str]) -> socket.socket:
+    """--fd N: the socket we were given; --connect PATH: a listening socket of the harness's
+    (in a docker: container, the path is in the bind-mounted /qmc: harness/targets/docker_forks.py)."""
+    if "--connect" in argv:
+        control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        control.connect(argv[argv.index("--connect") + 1])
+        return control
+    return socket.socket(fileno=int(argv[argv.index("--fd") + 1]))
+
+
 if __name__ == "__main__":
-    serve(socket.socket(fileno=int(sys.argv[sys.argv.index("--fd") + 1])))
+    serve(_control(sys.argv))

@@ -241,12 +241,15 @@ def _mentioning(word: str) -> list[str]:
     return found
 
 
-def test_sessions_leave_no_process_behind(engine: Any, targets: Callable[[str], Target]) -> None:
+@pytest.mark.parametrize("transport", ["auto", "tcpserver", "stdio"])
+def test_sessions_leave_no_process_behind(engine: Any, targets: Callable[[str], Target], transport: str) -> None:
     """Once the target is stopped, nothing that names its container is left for long: on
     Podman each exec's conmon used to wait out exit_command_delay, 300 s (1,428 of them after
-    one catalogue run); harness/images/containers.conf makes it a few seconds."""
+    one catalogue run); harness/images/containers.conf makes it a few seconds. The same for
+    the fork server and the supervisor (one exec each, for the target's life) as for an exec
+    per session."""
     cases = [c for c in load_catalogue().cases if c.category == 1 and "1.08" in c.versions][:8]
-    docker = targets(f"docker:{IMAGE}")
+    docker = targets(f"docker:{IMAGE},transport={transport}")
     results = run([docker], cases)
     assert all(r.verdict == OK for r in results.values()), [(r.case.id, r.reason) for r in results.values()]
     assert isinstance(docker, DockerTarget) and docker.container is not None

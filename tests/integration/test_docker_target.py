@@ -61,8 +61,10 @@ def targets(engine: Any, ref_image: str) -> Iterator[Callable[[str], Target]]:
         return target
 
     yield make
+    shared = [t.host_dir for t in made if isinstance(t, DockerTarget) and t.host_dir is not None]
     for target in made:
         target.stop()
+    assert not [d for d in shared if d.exists()], "a bind-mounted /qmc directory was left behind"
     runs = [t.run_id for t in made if isinstance(t, DockerTarget)]
     for run in runs:
         found = (engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run}"})
