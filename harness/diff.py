@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from itertools import zip_longest
 from typing import Any
 
-from harness.normalize import normalize_bytes
+from harness.normalize import normalize_bytes, normalize_log
 from harness.transcript import Exchange, Transcript, b2s
 
 __all__ = ["Difference", "diff", "normalized"]
@@ -41,7 +41,7 @@ def normalized(t: Transcript, used: set[str]) -> Transcript:
         exchanges=[Exchange(step=e.step, kind=e.kind, sent=e.sent,
                             received=normalize_bytes(e.received, used), event=e.event)
                    for e in t.exchanges],
-        exit=t.exit, stderr=normalize_bytes(t.stderr, used),
+        exit=t.exit, stderr=normalize_log(t.stderr, used),
         observations={k: _norm(v, used) for k, v in t.observations.items()},
         error=t.error, seconds=t.seconds)
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["RULES", "Rule", "normalize_bytes"]
+__all__ = ["RULES", "LOG_RULES", "Rule", "normalize_bytes", "normalize_log"]
 
 
 @dataclass(frozen=True)
@@ -98,4 +98,27 @@ def normalize_bytes(data: bytes, used: set[str]) -> bytes:
         if out != data:
             used.add(rule.name)
             data = out
+    return data
+
+
+# log lines (stderr) only: what a shell between the harness and the program adds
+LOG_RULES: tuple[Rule, ...] = (
+    Rule("shell-signal-report",
+         "a shell that ran the program reports its death by a signal ('Segmentation fault'): "
+         "the container's session wrappers do, a tcpserver run file may; eQmail itself never "
+         "writes these lines",
+         _sub(rb"(?m)^(?:Segmentation fault|Killed|Aborted|Bus error)(?: \(core dumped\))?\n", b""),
+         b"\n"),
+)
+
+
+def normalize_log(data: bytes, used: set[str]) -> bytes:
+    """normalize_bytes(), then the rules for log lines alone."""
+    data = normalize_bytes(data, used)
+    for rule in LOG_RULES:
+        if rule.trigger in data:
+            out = rule.apply(data)
+            if out != data:
+                used.add(rule.name)
+                data = out
     return data

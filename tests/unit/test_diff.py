@@ -98,3 +98,12 @@ def test_log_lines_compared_only_when_asked_and_normalized() -> None:
     used: set[str] = set()
     assert diff(c, d, compare_log=True) != []
     assert diff(normalized(c, used), normalized(d, used), compare_log=True) == []
+
+
+def test_a_shell_s_report_of_a_signal_is_not_a_log_line_of_the_mta() -> None:
+    a, b = transcript([GREETING], exit=139), transcript([GREETING], exit=139)
+    b.stderr = b"Segmentation fault\n"
+    used: set[str] = set()
+    assert diff(a, b, compare_log=True) != []
+    assert diff(normalized(a, used), normalized(b, used), compare_log=True) == []
+    assert used == {"shell-signal-report"}
