@@ -27,7 +27,7 @@ from harness.drive.differential import Pair, entry, open_pair
 from harness.drive.side import AUTH_PAUSE
 from harness.drive.side_inprocess import InProcessSide
 from harness.errors import HarnessError
-from harness.fuzz.engine import Fuzzer, Stats, classify
+from harness.fuzz.engine import LANE, Fuzzer, Stats, classify
 
 __all__ = ["main", "open_sides", "parse_duration", "fuzz_one", "summary"]
 
@@ -82,7 +82,7 @@ def fuzz_one(args: argparse.Namespace, seed: int, *, sync_every: int = 0, claims
                         corpus=Path(args.corpus) if args.corpus else None,
                         states=args.states.split(",") if args.states else None, meta=meta,
                         kinds=frozenset(args.kinds.split(",")), log=log, sync_every=sync_every,
-                        claims=claims)
+                        claims=claims, lane=args.lane)
         wanted = frozenset(args.until_found.split(",")) if args.until_found else None
         if ready is not None:
             ready()
@@ -152,6 +152,9 @@ def _fuzz_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=2.0, help="seconds before a session counts as hung")
     p.add_argument("--kinds", default="crash,hang,divergence",
                    help="which findings to minimize and save (the others are only counted)")
+    p.add_argument("--lane", type=int, default=LANE,
+                   help=f"sessions that pause (a failed AUTH: 5 s in real eQmail) waiting at once "
+                        f"while the loop goes on (default {LANE}; 1: judge each at once)")
     p.add_argument("--workers", type=int, default=1,
                    help="fuzzer processes sharing --corpus and --out (worker i: seed S+i); "
                         "--sessions is per worker")

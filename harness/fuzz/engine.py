@@ -7,7 +7,10 @@ Real eQmail sleeps 5 s after a failed AUTH (spec §2.9). The reference says how 
 session asks to pause, so the target gets that much more time before it counts as hung, and
 such sessions go to a lane of their own: up to `lane` of them wait at once while the loop
 goes on, and each is judged when the lane is full (always the oldest: the order of
-judgements, and so the corpus, does not depend on timing).
+judgements, and so the corpus, does not depend on timing). The lane bounds the rate at
+lane / 5 s / (share of pausing sessions): with about 7% of sessions pausing, a lane of 16
+held real eQmail 1.09 on `exec:` to 42 sessions/s; 128 lets it run at ~280/s (2026-12-07,
+bench/README.md), beyond which the loop itself is the limit.
 
 Workers (`--workers N`, harness.fuzz.workers) share the corpus directory and the findings
 through files (harness.fuzz.shared): each takes the others' new inputs every `sync_every`
@@ -35,7 +38,9 @@ from harness.fuzz.minimize import minimize
 from harness.fuzz.shared import SharedCorpus, claim_signature
 from harness.normalize import normalize_bytes
 
-__all__ = ["KINDS", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
+__all__ = ["KINDS", "LANE", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
+
+LANE = 128  # pausing sessions waiting at once (see the module docstring)
 
 KINDS = frozenset({"crash", "hang", "divergence"})
 REFERENCE_CODES = frozenset(int(m.group(1)) for v in vars(replies).values() if isinstance(v, bytes)
@@ -100,7 +105,7 @@ class Fuzzer:
                  corpus: Path | None = None, states: list[str] | None = None, minimize_runs: int = 300,
                  meta: dict[str, Any] | None = None, kinds: frozenset[str] = KINDS,
                  log: Callable[[str], None] = print, record: list[bytes] | None = None,
-                 lane: int = 16, sync_every: int = 0, claims: bool = False) -> None:
+                 lane: int = LANE, sync_every: int = 0, claims: bool = False) -> None:
         self.target, self.reference = target, reference
         self.lane_size = lane
         self.lane: deque[tuple[bytes, str, int, Run | None, Pending]] = deque()
