@@ -32,6 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from real_builds import real_home  # noqa: E402 - bench/, the script's own directory
+
 from harness.cases import Case, load_catalogue  # noqa: E402
 from harness.runner import Runner  # noqa: E402
 from harness.targets import make_target  # noqa: E402
@@ -42,7 +44,6 @@ __all__ = ["main"]
 REF_IMAGE = "localhost/qmc/eqmail-ref:latest"
 HOME_IMAGE = "localhost/qmc/bench-ref-home:latest"
 REAL_IMAGE = "localhost/qmc/bench-real-eqmail-109:local"  # local only: never pushed or committed
-READY = Path("/work/real-eqmail/READY")
 UIDS = "alias=7790:2108,qmaild=7791:2108,qmailq=7797:2107,qmail=2107,nofiles=2108"
 
 
@@ -69,10 +70,7 @@ def _image_of_real_home() -> tuple[str, str] | None:
     """(image, home) of real eQmail 1.09 when this machine has a build of it."""
     from harness.cli import main as qmc
 
-    if not READY.exists():
-        return None
-    home = dict(line.split("=", 1) for line in READY.read_text().splitlines()
-                if "=" in line and not line.startswith("#")).get("home-1.09", "")
+    home = real_home(None, "1.09")
     if not home or not Path(home).is_dir():
         return None
     with contextlib.redirect_stdout(io.StringIO()) as out:

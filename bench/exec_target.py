@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from real_builds import real_home  # noqa: E402 - bench/, the script's own directory
+
 from harness.cases import load_catalogue  # noqa: E402
 from harness.fixtures import FIXTURES_DIR, Fixture  # noqa: E402
 from harness.runner import Runner  # noqa: E402
@@ -213,12 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("exec: targets need root")
         return 2
-    real = args.real
-    ready = Path("/work/real-eqmail/READY")
-    if real is None and ready.exists():
-        for line in ready.read_text().splitlines():
-            if line.startswith(f"home-{args.version}="):
-                real = line.partition("=")[2]
+    real = real_home(args.real, args.version)
     ok = True
     with tempfile.TemporaryDirectory(prefix="qmc-bench-", dir="/dev/shm") as tmp:
         work = Path(tmp)

@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from real_builds import real_home  # noqa: E402 - bench/, the script's own directory
+
 from harness.drive.differential import open_pair  # noqa: E402
 from harness.drive.side_inprocess import InProcessSide  # noqa: E402
 from harness.drive.side_target import TargetSide  # noqa: E402
@@ -106,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lane", type=int, default=32, help="the lane's size; 0: each pause waited for in turn")
     p.add_argument("--real", help="a real eQmail home (default: from /work/real-eqmail/READY)")
     args = p.parse_args(argv)
-    real = args.real
-    ready = Path("/work/real-eqmail/READY")
-    if real is None and ready.exists():
-        for line in ready.read_text().splitlines():
-            if line.startswith(f"home-{args.version}="):
-                real = line.partition("=")[2]
+    real = real_home(args.real, args.version)
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"load average {load}; seed {args.seed}, lane {args.lane}, shrinking off")
     rows: list[tuple[str, float]] = []
