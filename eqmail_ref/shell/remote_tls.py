@@ -52,6 +52,9 @@ class ClientContext:
 
 def prepare(home: Path, request: TlsPrepare) -> tuple[TlsPrepared, ClientContext | None]:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # eQmail never sets SSL_OP_IGNORE_UNEXPECTED_EOF; some Pythons do by default (Debian's
+    # 3.11.2), which would hide OpenSSL 3's "unexpected eof while reading" (spec §4)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
     ctx.check_hostname = False
     try:
         ctx.minimum_version = ssl.TLSVersion.TLSv1  # SSLv23_client_method(): no floor of Python's

@@ -43,6 +43,9 @@ def _python_context(home: Path) -> tuple[ssl.SSLContext, bytes] | TlsResult:
     """The context Python's ssl handshakes with, and servercert.pem's bytes."""
     cert = home / "control" / "servercert.pem"
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # eQmail never sets SSL_OP_IGNORE_UNEXPECTED_EOF; some Pythons do by default (Debian's
+    # 3.11.2), which would hide OpenSSL 3's "unexpected eof while reading" (spec §4)
+    ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF
     # SSLv23_server_method() without a floor of its own; Python's would be TLS 1.2, where a
     # TLS 1.0 client of real eQmail on OpenSSL 3 gets "no suitable signature algorithm"
     ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
