@@ -153,20 +153,22 @@ def mutate_tree(dest: Path, only: set[str] | None = None) -> list[Mutant]:
     return mutants
 
 
-def equivalents() -> dict[str, str]:
+def _listed(table: str) -> dict[str, str]:
+    """key -> reason of one table of bench/mutation-equivalent.toml."""
     if not EQUIVALENT.exists():
         return {}
     data = tomllib.loads(EQUIVALENT.read_text())
-    return {e["key"]: e["reason"] for e in data.get("equivalent", [])}
+    return {e["key"]: e["reason"] for e in data.get(table, [])}
+
+
+def equivalents() -> dict[str, str]:
+    return _listed("equivalent")
 
 
 def known_survivors() -> dict[str, str]:
     """Survivors kept on purpose ([[survivor]] in the same file): still counted as survived,
     but each says why no case kills it yet."""
-    if not EQUIVALENT.exists():
-        return {}
-    data = tomllib.loads(EQUIVALENT.read_text())
-    return {e["key"]: e["reason"] for e in data.get("survivor", [])}
+    return _listed("survivor")
 
 
 # ----------------------------------------------------------------------------- the killer

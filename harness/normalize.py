@@ -89,9 +89,8 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def normalize_bytes(data: bytes, used: set[str]) -> bytes:
-    """Apply every rule; add the names of those that changed something to `used`."""
-    for rule in RULES:
+def _apply(rules: tuple[Rule, ...], data: bytes, used: set[str]) -> bytes:
+    for rule in rules:
         if rule.trigger not in data:
             continue
         out = rule.apply(data)
@@ -99,6 +98,11 @@ def normalize_bytes(data: bytes, used: set[str]) -> bytes:
             used.add(rule.name)
             data = out
     return data
+
+
+def normalize_bytes(data: bytes, used: set[str]) -> bytes:
+    """Apply every rule; add the names of those that changed something to `used`."""
+    return _apply(RULES, data, used)
 
 
 # log lines (stderr) only: what a shell between the harness and the program adds
@@ -114,11 +118,4 @@ LOG_RULES: tuple[Rule, ...] = (
 
 def normalize_log(data: bytes, used: set[str]) -> bytes:
     """normalize_bytes(), then the rules for log lines alone."""
-    data = normalize_bytes(data, used)
-    for rule in LOG_RULES:
-        if rule.trigger in data:
-            out = rule.apply(data)
-            if out != data:
-                used.add(rule.name)
-                data = out
-    return data
+    return _apply(LOG_RULES, normalize_bytes(data, used), used)
