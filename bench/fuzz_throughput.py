@@ -6,8 +6,16 @@
   4. a bare loop spawning it, writing the inputs the fuzzer sent in 2 (same order), draining
      its output and waiting: the target's own cost for those inputs,
 and the ratios 2/3 and 2/4 (how little the fuzzer adds to the target's own cost).
+With `--target SPEC` (repeatable: `exec:HOME`, `docker:IMAGE`), also
+  5. `python -m harness.fuzz`'s loop through that harness target (the fork server of exec:,
+     the container's supervisor of docker:), the rate while it searches and the rate of its
+     sessions that do not pause (a failed AUTH: real eQmail sleeps 5 s, spec §2.9),
+  6. a bare loop spawning the target's qmail-smtpd on this machine with the session's
+     arguments and environment, fed the inputs of 5 that do not pause (a bare loop would
+     sleep 5 s in line on the others),
+and the ratio of 5's sessions that do not pause, per second of search, to 6.
 
-    python bench/fuzz_throughput.py [--seconds 5] [--program PATH [ARGS...]]
+    python bench/fuzz_throughput.py [--seconds 5] [--program PATH [ARGS...]] [--target SPEC]...
 
 Default program: harness/data/fixtures/broken/bin/qmail-smtpd with its traps off (a qmail-like POSIX sh
 server). --program runs another ucspi qmail-smtpd-like program instead.
@@ -16,6 +24,7 @@ server). --program runs another ucspi qmail-smtpd-like program instead.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -27,7 +36,7 @@ from harness.drive.side import Side, session_case
 from harness.drive.side_inprocess import InProcessSide, RefWorld
 from harness.drive.side_target import TargetSide, _drain, _write_all
 from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles
-from harness.fuzz.engine import Fuzzer
+from harness.fuzz.engine import LANE, WINDOW, Fuzzer
 from harness.targets.cmd_ import CommandTarget
 
 
@@ -63,12 +72,87 @@ def _bare(argv: list[str], fx: Fixture, seconds: float, inputs: list[bytes] | No
     return n / (time.monotonic() - started), n
 
 
+def _bare_in_home(argv: list[str], fx: Fixture, seconds: float, inputs: list[bytes]) -> tuple[float, int]:
+    """`_bare` in a child process that sees fx's home at the install's place (a private mount
+    namespace set up once, as exec: sets up each session's: harness/targets/exec_server.py),
+    so the program reads the same control files as under the harness, spawned bare."""
+    from harness.targets.exec_server import switch_home
+    from harness.targets.mounts import private_mounts
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: set up once, loop, report, exit without Python's cleanup
+        code = 1
+        try:
+            os.close(read)
+            private_mounts()
+            switch_home(str(fx.local), fx.home, sorted(os.listdir(Path(fx.home) / "bin")))
+            rate, n = _bare(argv, fx, seconds, inputs)
+            os.write(write, f"{rate} {n}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as got:
+        text = got.read().decode()
+    os.waitpid(pid, 0)
+    rate, n = text.split()
+    return float(rate), int(n)
+
+
+def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int) -> None:
+    """Rows 5 and 6 for one harness target (see the module docstring)."""
+    from harness.drive.differential import open_pair
+
+    work = Path(tempfile.mkdtemp(prefix="qmc-bench-"))
+    pair = open_pair(spec, None, "auth", timeout=2.0, home=work / "home")
+    inputs: list[bytes] = []
+    try:
+        fuzzer = Fuzzer(pair.target, pair.reference, seed=seed, out=work / "found", kinds=frozenset(),
+                        log=lambda _: None, record=inputs, window=window, lane=lane)
+        stats = fuzzer.run(seconds)
+        reference, target = pair.reference, pair.started
+        assert reference is not None and target is not None
+        calm = [data for data in inputs if not reference.run(data).pauses]
+    finally:
+        pair.close()
+    try:
+        # the install on this machine: exec:'s HOME, or the home a `qmc image --from-home` image
+        # was made from (its label names the same path)
+        home = str(getattr(target, "home", ""))
+        program = str(getattr(target, "smtpd_path", "") or f"{home}/bin/qmail-smtpd")
+        if not Path(program).is_file():
+            print(f"{spec}: no {program} on this machine for the bare loop")
+            return
+        (work / "bare").mkdir()
+        fx = build_fixture(session_case("auth"), load_profiles(), work / "bare", home=home)
+        bare, n = _bare_in_home([program, *(a.decode() for a in fx.args)], fx, seconds, calm)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    paused = stats.sessions - len(calm)
+    calm_rate = len(calm) / stats.searched
+    print(f"fuzz through {spec} (window {window}, lane {lane}): {stats.sessions} sessions ({paused} paused), "
+          f"{stats.sessions / stats.searched:.0f}/s searching, {stats.sessions / stats.seconds:.0f}/s "
+          f"with the lane's tail, {calm_rate:.0f}/s not pausing")
+    print(f"bare loop of {program} in the same home, the {len(calm)} inputs that do not pause: "
+          f"{bare:.0f} sessions/s ({n})")
+    print(f"ratio fuzzer (not pausing, per second of search) / bare: {calm_rate / bare:.2f}", flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     p.add_argument("--program", nargs="+", help="the program to spawn per session (and its args)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--target", action="append", default=[], help="also fuzz through this harness target")
+    p.add_argument("--window", type=int, default=WINDOW, help="the fuzzer's window (harness.fuzz --window)")
+    p.add_argument("--lane", type=int, default=LANE, help="the fuzzer's pause lane (harness.fuzz --lane)")
+    p.add_argument("--only-targets", action="store_true", help="only the --target rows")
     args = p.parse_args()
+    for spec in args.target:
+        _target_rows(spec, args.seconds, args.seed, args.window, args.lane)
+    if args.only_targets:
+        return
     profiles = load_profiles()
     work = Path(tempfile.mkdtemp(prefix="qmc-bench-"))
     world = RefWorld("1.08", "auth", profiles=profiles)

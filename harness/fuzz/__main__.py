@@ -27,7 +27,7 @@ from harness.drive.differential import Pair, entry, open_pair
 from harness.drive.side import AUTH_PAUSE
 from harness.drive.side_inprocess import InProcessSide
 from harness.errors import HarnessError
-from harness.fuzz.engine import LANE, Fuzzer, Stats, classify
+from harness.fuzz.engine import LANE, WINDOW, Fuzzer, Stats, classify
 
 __all__ = ["main", "open_sides", "parse_duration", "fuzz_one", "summary"]
 
@@ -82,7 +82,7 @@ def fuzz_one(args: argparse.Namespace, seed: int, *, sync_every: int = 0, claims
                         corpus=Path(args.corpus) if args.corpus else None,
                         states=args.states.split(",") if args.states else None, meta=meta,
                         kinds=frozenset(args.kinds.split(",")), log=log, sync_every=sync_every,
-                        claims=claims, lane=args.lane)
+                        claims=claims, lane=args.lane, window=args.window)
         wanted = frozenset(args.until_found.split(",")) if args.until_found else None
         if ready is not None:
             ready()
@@ -155,6 +155,9 @@ def _fuzz_parser() -> argparse.ArgumentParser:
     p.add_argument("--lane", type=int, default=LANE,
                    help=f"sessions that pause (a failed AUTH: 5 s in real eQmail) waiting at once "
                         f"while the loop goes on (default {LANE}; 1: judge each at once)")
+    p.add_argument("--window", type=int, default=WINDOW,
+                   help=f"other sessions under way at once: the target runs them while the loop "
+                        f"makes the next inputs (default {WINDOW}; 1: judge each at once)")
     p.add_argument("--workers", type=int, default=1,
                    help="fuzzer processes sharing --corpus and --out (worker i: seed S+i); "
                         "--sessions is per worker")

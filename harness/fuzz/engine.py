@@ -10,7 +10,14 @@ goes on, and each is judged when the lane is full (always the oldest: the order 
 judgements, and so the corpus, does not depend on timing). The lane bounds the rate at
 lane / 5 s / (share of pausing sessions): with about 7% of sessions pausing, a lane of 16
 held real eQmail 1.09 on `exec:` to 42 sessions/s; 128 lets it run at ~280/s (2026-12-07,
-bench/README.md), beyond which the loop itself is the limit.
+bench/README.md), beyond which the loop itself was the limit.
+
+The other sessions are under way `window` at once: a session is begun (its input written,
+the target's program running) and judged only when `window` more have been begun after it,
+oldest first. So the target's program runs while this loop makes the next inputs and runs
+them on the reference, on the other core, instead of the loop waiting for each program in
+turn. The corpus then grows `window` sessions late, the same way on every run: a seed still
+gives the same sessions. `window` 1 judges each session at once.
 
 Workers (`--workers N`, harness.fuzz.workers) share the corpus directory and the findings
 through files (harness.fuzz.shared): each takes the others' new inputs every `sync_every`
@@ -38,13 +45,18 @@ from harness.fuzz.minimize import minimize
 from harness.fuzz.shared import SharedCorpus, claim_signature
 from harness.normalize import normalize_bytes
 
-__all__ = ["KINDS", "LANE", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
+__all__ = ["KINDS", "LANE", "WINDOW", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
 
 LANE = 128  # pausing sessions waiting at once (see the module docstring)
+WINDOW = 4  # other sessions under way at once (see the module docstring)
 
 KINDS = frozenset({"crash", "hang", "divergence"})
 REFERENCE_CODES = frozenset(int(m.group(1)) for v in vars(replies).values() if isinstance(v, bytes)
                             for m in [re.match(rb"(\d{3})", v)] if m) | {220, 221, 235, 250, 334, 554}
+
+
+# a session begun and not yet judged: (input, state, session seed, the reference's run, the target's)
+_Begun = tuple[bytes, str, int, Run | None, Pending]
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,7 @@ def classify(ref: Run | None, got: Run) -> Verdict | None:
 class Stats:
     sessions: int = 0
     seconds: float = 0.0
+    searched: float = 0.0  # seconds until the last session was begun (then the lane's tail)
     findings: dict[str, int] = field(default_factory=dict)  # kind -> distinct findings
     hits: dict[str, int] = field(default_factory=dict)  # signature -> sessions that hit it
     saved: list[Path] = field(default_factory=list)
@@ -105,10 +118,12 @@ class Fuzzer:
                  corpus: Path | None = None, states: list[str] | None = None, minimize_runs: int = 300,
                  meta: dict[str, Any] | None = None, kinds: frozenset[str] = KINDS,
                  log: Callable[[str], None] = print, record: list[bytes] | None = None,
-                 lane: int = LANE, sync_every: int = 0, claims: bool = False) -> None:
+                 lane: int = LANE, window: int = WINDOW, sync_every: int = 0, claims: bool = False) -> None:
         self.target, self.reference = target, reference
         self.lane_size = lane
-        self.lane: deque[tuple[bytes, str, int, Run | None, Pending]] = deque()
+        self.lane: deque[_Begun] = deque()
+        self.window = max(1, window)
+        self.flight: deque[_Begun] = deque()
         self.seed = seed
         self.out = out
         self.states = states or list(STATES)
@@ -120,6 +135,7 @@ class Fuzzer:
         self.stats = Stats()
         self.shared = SharedCorpus(corpus) if corpus is not None else None
         self.corpus: list[bytes] = self.shared.load() if self.shared is not None else []
+        self.kept = set(self.corpus)  # an input reaching new states under two prefixes is kept once
         self.sync_every = sync_every  # 0: never take what other workers add meanwhile
         self.claims = claims  # save a finding only if no other worker claimed its signature
 
@@ -155,14 +171,15 @@ class Fuzzer:
                 self.record.append(data)
             ref, pending = self._begin(data)
             self.stats.sessions += 1
-            if ref is not None and ref.pauses and self.lane_size > 1:
-                self.lane.append((data, state, session_seed, ref, pending))
-                if len(self.lane) >= self.lane_size:
-                    self._settle(*self.lane.popleft())
-                continue
-            self._settle(data, state, session_seed, ref, pending)
-        while self.lane:
-            self._settle(*self.lane.popleft())
+            pausing = ref is not None and ref.pauses and self.lane_size > 1
+            queue, size = (self.lane, self.lane_size) if pausing else (self.flight, self.window)
+            queue.append((data, state, session_seed, ref, pending))
+            if len(queue) >= size:
+                self._settle(*queue.popleft())
+        self.stats.searched = time.monotonic() - started
+        for queue in (self.flight, self.lane):
+            while queue:
+                self._settle(*queue.popleft())
         self.stats.seconds = time.monotonic() - started
         return self.stats
 
@@ -170,7 +187,9 @@ class Fuzzer:
         """Take the inputs other workers wrote to the shared corpus since the last sync."""
         if self.shared is not None:
             taken = self.shared.take_new()
+            taken = [body for body in taken if body not in self.kept]
             self.corpus.extend(taken)
+            self.kept.update(taken)
             self.stats.corpus_taken += len(taken)
 
     def _settle(self, data: bytes, state: str, session_seed: int, ref: Run | None, pending: Pending) -> None:
@@ -187,8 +206,9 @@ class Fuzzer:
         codes = reply_codes(run.output)
         new = {(state, prev, code) for prev, code in zip([0, *codes], codes, strict=False)}
         new -= self.stats.features
-        if new:
-            self.stats.features |= new
+        self.stats.features |= new
+        if new and body not in self.kept:
+            self.kept.add(body)
             self.corpus.append(body)
             self.stats.corpus_added += 1
             if self.shared is not None:

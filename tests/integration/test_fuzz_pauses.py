@@ -1,7 +1,8 @@
 """The fuzzer and real eQmail's 5 s pause after a failed AUTH (spec §2.9): a target that
 really pauses (`ref,auth-sleep=5`, as processes) is given the pause the reference asked for
 before a session counts as hung, and sessions that pause wait in a lane together while the
-loop goes on."""
+loop goes on. The other sessions are under way a window at once, and a seed still gives the
+same run."""
 
 from __future__ import annotations
 
@@ -63,3 +64,28 @@ def test_pausing_sessions_wait_together_in_their_lane(tmp_path: Path) -> None:
     assert stats.sessions == 6 and watched.running == 0
     assert watched.most >= 2, "pausing sessions were judged one at a time"
     assert "hang" not in stats.findings
+
+
+def _run_watched(tmp_path: Path, window: int) -> tuple[_Watched, list[bytes], list[bytes]]:
+    """300 sessions on the reference as processes (it does not pause): the watched side, the
+    inputs sent and the corpus grown."""
+    pair = open_pair("ref", "ref", "auth", timeout=2.0, processes=True, home=tmp_path / f"home{window}")
+    watched = _Watched(pair.target)
+    sent: list[bytes] = []
+    try:
+        fuzzer = Fuzzer(watched, pair.reference, seed=5, out=tmp_path / "found",  # type: ignore[arg-type]
+                        window=window, record=sent, lane=1)
+        stats = fuzzer.run(duration=600, max_sessions=300)
+    finally:
+        pair.close()
+    assert stats.sessions == 300 and watched.running == 0 and not stats.findings
+    return watched, sent, fuzzer.corpus
+
+
+def test_sessions_are_under_way_a_window_at_once_and_a_seed_gives_the_same_run(tmp_path: Path) -> None:
+    watched, sent, corpus = _run_watched(tmp_path, 4)
+    assert watched.most == 4, "the window did not keep four sessions under way"
+    again, sent_again, corpus_again = _run_watched(tmp_path, 4)
+    assert (sent_again, corpus_again) == (sent, corpus) and again.most == 4
+    alone, _, corpus_alone = _run_watched(tmp_path, 1)
+    assert alone.most == 1 and corpus_alone, "window 1 judges each session at once"
