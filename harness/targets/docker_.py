@@ -68,11 +68,12 @@ from harness.errors import TargetFault, TargetSpecError
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
+from harness.targets.docker_case_servers import CaseServers, case_script
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
 from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
 from harness.targets.docker_io import StdioRunning, TcpRunning, run_job, session_script
 from harness.targets.docker_net import NoOutgoing, await_greeting, prepare, private_network
-from harness.targets.docker_supervisor import Supervisor
+from harness.targets.docker_supervisor import Supervisor, listener
 from harness.targets.docker_supervisor import session_script as supervised_script
 from harness.targets.engine import client, describe, on_this_machine
 from harness.targets.forks import run_remote_job
@@ -125,6 +126,7 @@ class DockerTarget(Target):
         self.host_dir: Path | None = None  # bind-mounted at /qmc when the engine is on this machine
         self.files: CaseFiles | None = None
         self.supervisor: Supervisor | None = None
+        self.case_servers: CaseServers | None = None  # a case home's later sessions (qmail images)
         self.forks: ContainerForks | None = None  # the reference image's fork server
         self.engine: Any = None
         self.network: Any = None
@@ -222,6 +224,7 @@ class DockerTarget(Target):
             self.forks = ContainerForks(self.engine, self.container, self.host_dir, ROOT, label)
         elif self.tcpserver and "setsid" in facts:
             self.supervisor = Supervisor(self.engine, self.container, self.address)
+            self.case_servers = CaseServers(self.supervisor)
 
     def _check(self) -> set[str]:
         """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
@@ -258,10 +261,10 @@ class DockerTarget(Target):
         return facts
 
     def stop(self) -> None:
-        for server in (self.supervisor, self.forks):
+        for server in (self.case_servers, self.supervisor, self.forks):
             if server is not None:
                 server.close()
-        self.supervisor = self.forks = None
+        self.case_servers, self.supervisor, self.forks = None, None, None
         if self._undo_net is not None:
             self._undo_net()
             self._undo_net = None
@@ -366,11 +369,25 @@ class DockerTarget(Target):
             if dns:
                 flags += ["--dns-server", dns]
             return [b"eqmail-ref", program.encode(), *(f.encode() for f in flags), *args]
-        path = (self.smtpd_path or f"{self.home}/bin/qmail-smtpd" if program == "smtpd"
+        return self._in_case_home(fx, [self._program(program).encode(), *args], dns)
+
+    def _program(self, program: str) -> str:
+        """A qmail image's qmail-smtpd or qmail-remote."""
+        return (self.smtpd_path or f"{self.home}/bin/qmail-smtpd" if program == "smtpd"
                 else self.remote_path or f"{self.home}/bin/qmail-remote")
+
+    def _in_case_home(self, fx: Fixture, argv: list[bytes], dns: str = "") -> list[bytes]:
+        """`argv` in a mount namespace of its own with the case's home over HOME (_MOUNT)."""
         mount = _MOUNT_DNS if dns else _MOUNT
         return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", mount.encode(), b"sh",
-                self._dir(fx.local).encode(), self.home.encode(), path.encode(), *args]
+                self._dir(fx.local).encode(), self.home.encode(), *argv]
+
+    def _case_scripts(self, fx: Fixture) -> None:
+        """The case home's own server (harness/targets/docker_case_servers.py) and its sessions."""
+        workdir = self._dir(fx.local)
+        server = self._in_case_home(fx, [a.encode() for a in listener(self.address)])
+        inner = supervised_script(workdir, fx.env, [self._program("smtpd").encode(), *fx.args])
+        self._need().put(workdir, {".case": case_script(server), ".inner": inner})
 
     def _resolv(self, fx: Fixture) -> dict[str, bytes]:
         if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
@@ -395,8 +412,8 @@ class DockerTarget(Target):
         if self.forks is not None and home is not None:
             argv = [a.decode("latin-1") for a in self._argv(fx, "smtpd", fx.args)[1:]]
             return ContainerForkedRunning(self.forks, argv, fx.env, home / ".stderr")
-        if self.supervisor is not None and home is not None:
-            return self.supervisor.open(workdir, home)
+        if self.case_servers is not None and home is not None:
+            return self.case_servers.open(workdir, home, lambda: self._case_scripts(fx))
         with self.lock:
             token = self.tokens.get(workdir, "")  # one upload, any number of sessions (qmc load)
         if not token:

@@ -45,14 +45,15 @@ from harness.errors import TargetFault
 from harness.targets.base import Running
 from harness.targets.docker_io import ExecStream, MarkerTree, kill_group, quote
 
-__all__ = ["DISPATCH", "Supervisor", "SupervisedRunning", "session_script"]
+__all__ = ["DISPATCH", "Supervisor", "SupervisedRunning", "listener", "session_script"]
 
 # $d must be a case home of ours (/qmc/<n>); the token is hex (it names the stderr file); $s
-# the script: .session (qmail-smtpd) or .remote (a qmail-remote job)
+# the script: .session (qmail-smtpd), .remote (a qmail-remote job), .case (the home's own
+# server: harness/targets/docker_case_servers.py) or .inner (a session on that server)
 DISPATCH = ('read -r d t s || exit 111; n=${d#/qmc/}; '
             'case $n in ""|*[!0-9]*) exit 111;; esac; '
             'case $t in ""|*[!0-9a-f]*) exit 111;; esac; '
-            'case $s in session|remote) ;; *) exit 111;; esac; '
+            'case $s in session|remote|case|inner) ;; *) exit 111;; esac; '
             'set -- "$t"; . "/qmc/$n/.$s"')
 _MARKER = re.compile(rb"QMC-(PID|EXIT|TREE)-([0-9a-f]{12})(?: (\d+))?")
 _START = 30.0  # seconds the supervisor may take to listen
@@ -79,6 +80,14 @@ def session_script(workdir: str, env: dict[str, bytes], argv: list[bytes]) -> by
     ])
 
 
+def listener(address: str) -> list[str]:
+    """tcpserver on a free port of `address` (`-1` prints it), each connection handed to the
+    dispatcher in a session of its own; -H -R: no DNS or ident lookups; -c: qmc load runs
+    many sessions at once."""
+    return ["tcpserver", "-1", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
+            address, "0", "setsid", "/bin/sh", "-c", DISPATCH]
+
+
 @dataclass(kw_only=True)
 class _Session:
     pid: int = 0
@@ -103,10 +112,7 @@ class Supervisor:
         self.noise: collections.deque[bytes] = collections.deque(maxlen=20)  # non-marker lines
         self.lock = threading.Lock()
         self.listening = threading.Event()
-        command = ["/bin/sh", "-c", 'echo "QMC-SUPERVISOR $$" >&2; exec "$@"', "sh",
-                   # -H -R: no DNS or ident lookups; -c: qmc load runs many sessions at once
-                   "tcpserver", "-1", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
-                   address, "0", "setsid", "/bin/sh", "-c", DISPATCH]
+        command = ["/bin/sh", "-c", 'echo "QMC-SUPERVISOR $$" >&2; exec "$@"', "sh", *listener(address)]
         created = engine.api.exec_create(container.id, command, stdin=False)
         self.exec_id = created["Id"]
         self.stream = ExecStream(engine, self.exec_id, engine.api.exec_start(self.exec_id, socket=True))
@@ -195,7 +201,7 @@ class SupervisedRunning(Running):
     """One session: the connection to the supervisor, and its markers."""
 
     def __init__(self, supervisor: Supervisor, workdir: str, host_dir: Path, script: str = "session",
-                 connect_timeout: float = 30.0) -> None:
+                 connect_timeout: float = 30.0, port: int = 0) -> None:
         self.supervisor = supervisor
         token = secrets.token_hex(6)
         self.token = token.encode()
@@ -203,7 +209,7 @@ class SupervisedRunning(Running):
         self.session = supervisor.register(self.token)
         self.tree = MarkerTree(self)
         try:
-            where = (supervisor.address, supervisor.port)
+            where = (supervisor.address, port or supervisor.port)  # port: a case server's
             self.sock = socket.create_connection(where, timeout=connect_timeout)
             self.sock.sendall(f"{workdir} {token} {script}\n".encode())
             self.sock.settimeout(None)
