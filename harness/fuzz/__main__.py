@@ -97,8 +97,11 @@ def summary(stats: Stats, target: str, reference: str, seed: str, corpus: str) -
     if stats.known:
         found += " (hits of findings saved before or by another worker: " + \
             ", ".join(f"{k}: {v}" for k, v in sorted(stats.known.items())) + ")"
+    # the lane's last pausing sessions end up to 5 s per pause after the search: a short run's
+    # whole rate says more about that tail than about the search
+    searching = f", {stats.sessions / stats.searched:.0f}/s while searching" if stats.searched else ""
     return (f"fuzz: {target} vs {reference}: {stats.sessions} sessions in {stats.seconds:.1f} s "
-            f"({rate:.0f}/s), seed {seed}; findings: {found}; "
+            f"({rate:.0f}/s{searching}), seed {seed}; findings: {found}; "
             f"modelled eQmail crashes: {stats.modelled_crashes}; corpus {corpus}")
 
 

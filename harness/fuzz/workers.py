@@ -27,14 +27,16 @@ START_TIMEOUT = 300.0  # seconds a worker waits at the barrier for the others' s
 
 
 def stats_to_json(stats: Stats) -> dict[str, Any]:
-    return {"sessions": stats.sessions, "seconds": stats.seconds, "findings": stats.findings,
+    return {"sessions": stats.sessions, "seconds": stats.seconds, "searched": stats.searched,
+            "findings": stats.findings,
             "hits": stats.hits, "saved": [str(p) for p in stats.saved],
             "modelled_crashes": stats.modelled_crashes, "features": sorted(stats.features),
             "corpus_added": stats.corpus_added, "corpus_taken": stats.corpus_taken, "known": stats.known}
 
 
 def stats_from_json(data: dict[str, Any]) -> Stats:
-    return Stats(sessions=data["sessions"], seconds=data["seconds"], findings=data["findings"],
+    return Stats(sessions=data["sessions"], seconds=data["seconds"], searched=data["searched"],
+                 findings=data["findings"],
                  hits=data["hits"], saved=[Path(p) for p in data["saved"]],
                  modelled_crashes=data["modelled_crashes"],
                  features={(s, int(a), int(b)) for s, a, b in data["features"]},
@@ -50,7 +52,8 @@ def merge_stats(parts: list[Stats]) -> Stats:
     """The workers' stats as one run's: counts add up, coverage is the union, and the time is
     the longest worker's (they ran side by side). A signature one worker saved and another only
     hit is one finding: the claims (harness.fuzz.shared) made sure only one worker saved it."""
-    merged = Stats(seconds=max((s.seconds for s in parts), default=0.0))
+    merged = Stats(seconds=max((s.seconds for s in parts), default=0.0),
+                   searched=max((s.searched for s in parts), default=0.0))
     for s in parts:
         merged.sessions += s.sessions
         merged.modelled_crashes += s.modelled_crashes
