@@ -36,6 +36,7 @@ from harness.drive.side import Side, session_case
 from harness.drive.side_inprocess import InProcessSide, RefWorld
 from harness.drive.side_target import TargetSide, _drain, _write_all
 from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles
+from harness.fuzz.__main__ import room_for
 from harness.fuzz.engine import LANE, WINDOW, Fuzzer
 from harness.targets.cmd_ import CommandTarget
 
@@ -109,7 +110,7 @@ def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int) -
     inputs: list[bytes] = []
     try:
         fuzzer = Fuzzer(pair.target, pair.reference, seed=seed, out=work / "found", kinds=frozenset(),
-                        log=lambda _: None, record=inputs, window=window, lane=lane)
+                        log=lambda _: None, record=inputs, window=window, lane=room_for(lane, window))
         stats = fuzzer.run(seconds)
         reference, target = pair.reference, pair.started
         assert reference is not None and target is not None

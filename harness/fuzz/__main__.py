@@ -29,7 +29,10 @@ from harness.drive.side_inprocess import InProcessSide
 from harness.errors import HarnessError
 from harness.fuzz.engine import LANE, WINDOW, Fuzzer, Stats, classify
 
-__all__ = ["main", "open_sides", "parse_duration", "fuzz_one", "summary"]
+__all__ = ["main", "open_sides", "parse_duration", "fuzz_one", "room_for", "summary"]
+
+FDS_PER_SESSION = 3
+SPARE_FDS = 256  # the sides, the corpus, the reference's files
 
 
 def parse_duration(text: str) -> float:
@@ -41,6 +44,25 @@ def parse_duration(text: str) -> float:
         return float(text)
     except ValueError:
         raise HarnessError(f"--duration {text!r}: give seconds, e.g. 60s, 10m") from None
+
+
+def room_for(lane: int, window: int, log: Callable[[str], None] = print) -> int:
+    """The lane width this process's open-file limit allows: a session waiting in the lane
+    holds up to FDS_PER_SESSION descriptors (exec:'s socket, status pipe and tree pipe). The
+    soft limit is raised toward the hard one first (1,024 is a common soft limit); a lane
+    still too wide is narrowed, and said."""
+    import resource
+
+    need = FDS_PER_SESSION * (lane + window) + SPARE_FDS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        soft = need if hard == resource.RLIM_INFINITY else min(hard, need)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if soft < need:
+            fits = max(1, (soft - SPARE_FDS) // FDS_PER_SESSION - window)
+            log(f"fuzz: --lane {lane} needs {need} open files, the limit is {soft}: lane {fits}")
+            return fits
+    return lane
 
 
 def open_sides(spec: str, against: str | None, profile: str, timeout: float, work: Path) -> Pair:
@@ -82,7 +104,7 @@ def fuzz_one(args: argparse.Namespace, seed: int, *, sync_every: int = 0, claims
                         corpus=Path(args.corpus) if args.corpus else None,
                         states=args.states.split(",") if args.states else None, meta=meta,
                         kinds=frozenset(args.kinds.split(",")), log=log, sync_every=sync_every,
-                        claims=claims, lane=args.lane, window=args.window)
+                        claims=claims, lane=room_for(args.lane, args.window, log), window=args.window)
         wanted = frozenset(args.until_found.split(",")) if args.until_found else None
         if ready is not None:
             ready()

@@ -8,12 +8,14 @@ session asks to pause, so the target gets that much more time before it counts a
 such sessions go to a lane of their own: up to `lane` of them wait at once while the loop
 goes on, and each is judged when the lane is full (always the oldest: the order of
 judgements, and so the corpus, does not depend on timing). The lane bounds the rate at
-lane / 5 s / (share of pausing sessions): with about 7% of sessions pausing, a lane of 16
-held real eQmail 1.09 on `exec:` to 42 sessions/s; 128 lets it run at ~280/s (2026-12-07,
-bench/README.md), beyond which the loop itself was the limit.
+lane / 5 s / (share of pausing sessions): about 10% of the fuzzer's sessions pause, most
+once, a few two or three times (2026-12-07). A lane of 16 held real eQmail 1.09 on `exec:`
+to 42 sessions/s, one of 128 to ~250/s; 256 leaves room for ~500/s, more than a bare loop
+of real eQmail runs here. Each waiting session holds a few descriptors: the CLI widens the
+open-file limit to fit (harness.fuzz.__main__.room_for).
 
 The other sessions are under way `window` at once: a session is begun (its input written,
-the target's program running) and judged only when `window` more have been begun after it,
+the target's program running) and judged once `window` - 1 more have been begun after it,
 oldest first. So the target's program runs while this loop makes the next inputs and runs
 them on the reference, on the other core, instead of the loop waiting for each program in
 turn. The corpus then grows `window` sessions late, the same way on every run: a seed still
@@ -47,7 +49,7 @@ from harness.normalize import normalize_bytes
 
 __all__ = ["KINDS", "LANE", "WINDOW", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
 
-LANE = 128  # pausing sessions waiting at once (see the module docstring)
+LANE = 256  # pausing sessions waiting at once (see the module docstring)
 WINDOW = 4  # other sessions under way at once (see the module docstring)
 
 KINDS = frozenset({"crash", "hang", "divergence"})
