@@ -27,6 +27,7 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import tempfile
 import time
@@ -101,23 +102,19 @@ def _bare_in_home(argv: list[str], fx: Fixture, seconds: float, inputs: list[byt
     return float(rate), int(n)
 
 
-def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int) -> None:
-    """Rows 5 and 6 for one harness target (see the module docstring)."""
+def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int, rounds: int) -> None:
+    """Rows 5 and 6 for one harness target (see the module docstring), in `rounds` rounds of
+    `seconds` each, the fuzzer's and the bare loop's in turn (this machine's load moves from
+    one minute to the next: a ratio of two rows measured far apart says little); the median
+    of the rounds' ratios."""
     from harness.drive.differential import open_pair
 
     work = Path(tempfile.mkdtemp(prefix="qmc-bench-"))
     pair = open_pair(spec, None, "auth", timeout=2.0, home=work / "home")
-    inputs: list[bytes] = []
+    ratios: list[float] = []
     try:
-        fuzzer = Fuzzer(pair.target, pair.reference, seed=seed, out=work / "found", kinds=frozenset(),
-                        log=lambda _: None, record=inputs, window=window, lane=room_for(lane, window))
-        stats = fuzzer.run(seconds)
         reference, target = pair.reference, pair.started
         assert reference is not None and target is not None
-        calm = [data for data in inputs if not reference.run(data).pauses]
-    finally:
-        pair.close()
-    try:
         # the install on this machine: exec:'s HOME, or the home a `qmc image --from-home` image
         # was made from (its label names the same path)
         home = str(getattr(target, "home", ""))
@@ -127,17 +124,34 @@ def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int) -
             return
         (work / "bare").mkdir()
         fx = build_fixture(session_case("auth"), load_profiles(), work / "bare", home=home)
-        bare, n = _bare_in_home([program, *(a.decode() for a in fx.args)], fx, seconds, calm)
+        argv = [program, *(a.decode() for a in fx.args)]
+        fuzzer = Fuzzer(pair.target, reference, seed=seed, out=work / "found", kinds=frozenset(),
+                        log=lambda _: None, window=window, lane=room_for(lane, window))
+        print(f"fuzz through {spec} (window {window}, lane {lane}) vs a bare loop of {program} in the "
+              f"same home fed the same inputs that do not pause, {rounds} rounds of {seconds:g} s")
+        for _ in range(rounds):
+            inputs: list[bytes] = []
+            fuzzer.record = inputs
+            before = fuzzer.stats.sessions
+            stats = fuzzer.run(seconds)
+            calm = [data for data in inputs if not reference.run(data).pauses]
+            bare, n = _bare_in_home(argv, fx, seconds, calm)
+            sessions = stats.sessions - before
+            calm_rate = len(calm) / stats.searched
+            ratios.append(calm_rate / bare)
+            print(f"  fuzzer {sessions} sessions ({sessions - len(calm)} paused): "
+                  f"{sessions / stats.searched:.0f}/s searching, {sessions / stats.seconds:.0f}/s with the "
+                  f"lane's tail, {calm_rate:.0f}/s not pausing; bare {bare:.0f}/s ({n}); "
+                  f"ratio {ratios[-1]:.2f}; {_load()}", flush=True)
     finally:
+        pair.close()
         shutil.rmtree(work, ignore_errors=True)
-    paused = stats.sessions - len(calm)
-    calm_rate = len(calm) / stats.searched
-    print(f"fuzz through {spec} (window {window}, lane {lane}): {stats.sessions} sessions ({paused} paused), "
-          f"{stats.sessions / stats.searched:.0f}/s searching, {stats.sessions / stats.seconds:.0f}/s "
-          f"with the lane's tail, {calm_rate:.0f}/s not pausing")
-    print(f"bare loop of {program} in the same home, the {len(calm)} inputs that do not pause: "
-          f"{bare:.0f} sessions/s ({n})")
-    print(f"ratio fuzzer (not pausing, per second of search) / bare: {calm_rate / bare:.2f}", flush=True)
+    print(f"ratio fuzzer (not pausing, per second of search) / bare, median of {rounds}: "
+          f"{statistics.median(ratios):.2f}", flush=True)
+
+
+def _load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -148,10 +162,11 @@ def main() -> None:
     p.add_argument("--target", action="append", default=[], help="also fuzz through this harness target")
     p.add_argument("--window", type=int, default=WINDOW, help="the fuzzer's window (harness.fuzz --window)")
     p.add_argument("--lane", type=int, default=LANE, help="the fuzzer's pause lane (harness.fuzz --lane)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of the --target rows")
     p.add_argument("--only-targets", action="store_true", help="only the --target rows")
     args = p.parse_args()
     for spec in args.target:
-        _target_rows(spec, args.seconds, args.seed, args.window, args.lane)
+        _target_rows(spec, args.seconds, args.seed, args.window, args.lane, args.rounds)
     if args.only_targets:
         return
     profiles = load_profiles()

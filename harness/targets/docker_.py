@@ -12,7 +12,9 @@ target's own, bind-mounted, so files move by local copies (harness/targets/docke
 the reference image's sessions are forked by `ref`'s warm fork server running in the
 container (harness/targets/docker_forks.py), a qmail image's are TCP connections to the
 container's one session supervisor, a tcpserver started once with the target
-(harness/targets/docker_supervisor.py; the image needs tcpserver and setsid). Otherwise (an
+(harness/targets/docker_supervisor.py; the image needs tcpserver and setsid), and a case
+home's sessions after its first two to a tcpserver of that home's own, in a mount namespace
+made once (harness/targets/docker_case_servers.py). Otherwise (an
 engine over tcp://, `api-only`, an image without tcpserver, `transport=stdio`) files move by
 put_archive/get_archive when the engine is elsewhere, and each session is an exec running
 the case's session script (harness/targets/docker_io.py), under a tcpserver of its own when
