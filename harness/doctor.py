@@ -176,7 +176,7 @@ def check_network_backend(engine: Any) -> Finding:
 def check_image(engine: Any, spec: str, image: str, options: dict[str, str]) -> Finding:
     """The image exists and has /bin/sh; a qmail image also env, unshare and mount (and openssl
     for the CRAM-MD5 stub); an image that runs its own server (`port=`) needs nothing."""
-    from harness.targets.docker_ import HOME_LABEL, KIND_LABEL, PORT_LABEL
+    from harness.targets.docker_image import HOME_LABEL, KIND_LABEL, PORT_LABEL
 
     try:
         labels = engine.images.get(image).labels or {}
