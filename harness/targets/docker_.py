@@ -60,7 +60,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import TargetFault, TargetSpecError
+from harness.errors import TargetFault, TargetSpecError, reason
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
@@ -294,14 +294,14 @@ class DockerTarget(Target):
             logs = self.container.logs().decode("utf-8", "replace").strip()[-2000:]
             return f"container {self.container.status}: {logs or '(no output)'}"
         except Exception as exc:  # noqa: BLE001 - removed or engine gone: say so
-            return f"the container is gone ({exc})"
+            return f"the container is gone ({reason(exc)})"
 
     def _api(self, what: str, call: Any, *args: Any) -> Any:
         """An engine call on the container; its failure is the target's fault (ERROR)."""
         try:
             return call(*args)
         except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds
-            raise TargetFault(f"{self.spec}: {what} failed: {exc}; {self._gone()}") from None
+            raise TargetFault(f"{self.spec}: {what} failed: {reason(exc)}; {self._gone()}") from None
 
     # -- programs ----------------------------------------------------------------------------
     def outgoing(self) -> OutgoingNet | None:
