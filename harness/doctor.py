@@ -175,9 +175,9 @@ def check_network_backend(engine: Any) -> Finding:
 
 def _run_once(engine: Any, image: str, script: str, timeout: float = 60.0) -> bytes:
     """`/bin/sh -c script` in a container of `image`: its stdout. Not containers.run(): it
-    follows the log, and Podman 4.3 sometimes never ends the log of a container that ended at
-    once (a doctor that hung for good, twice in ~40 runs: bench/README.md, docker:). A wait
-    with a deadline, then the log as it is, never hang."""
+    follows the container's log, and on Podman 4.3 that stream of a container that ended at
+    once twice never ended (the doctor, so `qmc run`, hung for good: bench/README.md,
+    docker:). A wait with a deadline, then the log as it is, cannot hang."""
     container = engine.containers.create(image, ["-c", script], entrypoint=["/bin/sh"], network_disabled=True)
     try:
         container.start()

@@ -141,11 +141,12 @@ class ExecStream:
 
 def start_exec(engine: Any, container: Any, command: list[str], prologue: str = "") -> ExecStream:
     """An attached exec of `command` (after the sh `prologue`) that writes nothing before the
-    line we send on its stdin has reached it. Podman 4.3 (conmon 2.1) drops what an exec
-    writes before conmon has taken its attach connection: an exec's first lines (the pid,
-    tcpserver's port) went missing, a 30 s stall in about 1 of 100 execs (bench/README.md,
-    docker:). The line travels over that connection, so once it has arrived nothing can be
-    dropped. `read` takes that one line and no byte more (sh reads a pipe a byte at a time):
+    line we send on its stdin has reached it. Without it, an exec's first lines (the pid,
+    tcpserver's port) sometimes never arrived, on Podman 4.3 with 2 jobs while the other job
+    made a client certificate: a 30 s stall in half the runs of 5.1.* on real eQmail 1.09
+    (bench/README.md, docker:); never since. The line comes over the exec's own attach
+    connection, so the program writes only once that connection carries data both ways.
+    `read` takes that one line and no byte more (sh reads a pipe a byte at a time):
     whatever follows on stdin is the program's."""
     script = f'read -r _ || exit 111; {prologue}exec "$@"'
     created = engine.api.exec_create(container.id, ["/bin/sh", "-c", script, "sh", *command], stdin=True)
