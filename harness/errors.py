@@ -8,7 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-__all__ = ["HarnessError", "CaseFileError", "TargetSpecError", "TargetFault", "StepTimeout", "exit_status_of"]
+__all__ = ["HarnessError", "CaseFileError", "TargetSpecError", "TargetFault", "StepTimeout", "exit_status_of",
+           "reason"]
 
 
 class HarnessError(Exception):
@@ -29,6 +30,12 @@ class TargetFault(Exception):
 
 class StepTimeout(TargetFault):
     """No complete reply within the step timeout: the target hangs (or the case is wrong)."""
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as the reason in a message: its text, or its type's name when it has no
+    text (`TimeoutError()` says nothing, and "failed: ;" tells the reader nothing)."""
+    return str(exc) or type(exc).__name__
 
 
 def exit_status_of(name: str, command: Callable[[], int]) -> int:

@@ -4,7 +4,8 @@ chooses, starts one when it is ours to start, and the target says which).
 
 start() makes a private network (`--internal`, no DNS, a 198.18.0.0/15 subnet with a gateway
 so that we reach the container; no route out) and one container on it that only waits; it
-puts fixtures/bin at /qmc/fixtures/bin. Each case's home goes to /qmc/<n>.
+puts fixtures/bin at /qmc/fixtures/bin. Each case's home goes to /qmc/<n>. The image's labels
+say which kind it is, and a probe in the container what it has (harness/targets/docker_image.py).
 
 When the engine runs on this machine (a unix socket: harness/targets/engine.py
 `on_this_machine`), a case costs no Engine API call: /qmc is a host directory of the
@@ -26,18 +27,14 @@ Two kinds of image:
   ref`): sessions run `eqmail-ref smtpd --qmail-home /qmc/<n>`, concurrently.
 * a qmail whose programs have their home compiled in (`home=`, default /var/qmail; `smtpd=`
   and `remote=` name the programs, default HOME/bin/qmail-smtpd and HOME/bin/qmail-remote):
-  each session runs in its own mount namespace (`unshare -m` inside the container, which is
-  why such a container gets CAP_SYS_ADMIN) where /qmc/<n> is bind-mounted over HOME; the
-  case's bin/ is the image's HOME/bin bound there, or, when the case brings bin/ files of its
-  own, holds symlinks to the image's HOME/bin programs (bound at /qmc/qmail-bin in that
-  namespace) beside them: the program reads the case's control
-  files, sessions stay independent and concurrent, and the image's files are never changed.
+  each session runs in its own mount namespace where the case's home is HOME, so sessions
+  stay independent and concurrent and the image's files are never changed
+  (harness/targets/docker_qmail.py: the mount script, bin/, resolv.conf).
 
 qmail-remote cases (categories 7-8) run when the harness is root on the engine's machine:
 harness/targets/docker_net.py gives the container network the fake relays' and DNS
 server's addresses and the container its client addresses; the reference image is told the
-DNS server with --dns-server, a qmail image gets a resolv.conf naming it, bind-mounted over
-/etc/resolv.conf in the session's mount namespace.
+DNS server with --dns-server, a qmail image gets a resolv.conf naming it (docker_qmail.py).
 
 A third kind runs its own server: `port=N` (or the image label org.qmail-conformance.port,
 as the postfix, exim4 and opensmtpd images of harness/images have): the container runs the
@@ -58,7 +55,6 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-import shlex
 import socket
 import sys
 import tempfile
@@ -66,15 +62,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import TargetFault, TargetSpecError
+from harness.errors import TargetFault, TargetSpecError, reason
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
-from harness.targets.base import RefOptions, RemoteOutcome, Running, Target, resolv_conf
+from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
 from harness.targets.docker_case_servers import CaseServers, case_script
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
 from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
+from harness.targets.docker_image import HOME_LABEL, KIND_LABEL, PORT_LABEL, probe
 from harness.targets.docker_io import StdioRunning, TcpRunning, run_job, session_script
 from harness.targets.docker_net import NoOutgoing, await_greeting, prepare, private_network
+from harness.targets.docker_qmail import LINKED_BIN, bin_layout, qmail_argv, resolv_files
 from harness.targets.docker_supervisor import Supervisor, listener
 from harness.targets.docker_supervisor import session_script as supervised_script
 from harness.targets.engine import client, describe, on_this_machine
@@ -84,27 +82,10 @@ from harness.targets.tcp import ServerConnection
 __all__ = ["DockerTarget", "RUN_LABEL"]
 
 RUN_LABEL = "org.qmail-conformance.run"
-KIND_LABEL = "org.qmail-conformance.kind"
-PORT_LABEL = "org.qmail-conformance.port"
-HOME_LABEL = "org.qmail-conformance.home"
 _SERVER_START = 90.0  # seconds an image's own server may take to greet
 ROOT = "/qmc"
 # waits without needing any program but sh: `read` on the never-written stdin
 _KEEPER = "command -v sleep >/dev/null && exec sleep infinity; read _"
-# $1 = case home, $2 = qmail home, then the program and its args. A case with bin/ files of
-# its own gets links to the image's programs beside them, bound at /qmc/qmail-bin first (a
-# few cases); any other case has an empty bin/, where the image's HOME/bin is bound whole (a
-# real home has ~46 programs: a link each would cost more than the session). Then the case
-# home goes over HOME (--rbind: with its submounts).
-LINKED_BIN = "/qmc/qmail-bin"
-_MOUNT = ('set -e; own() { [ -e "$1" ] || [ -L "$1" ]; }; if [ -d "$2/bin" ]; then '
-          'if own "$1"/bin/*; then mount --bind "$2/bin" ' + LINKED_BIN + '; '
-          'else mount --bind "$2/bin" "$1/bin"; fi; fi; '
-          'mount --rbind "$1" "$2"; shift 2; exec "$@"')
-# qmail-remote asks the resolver of /etc/resolv.conf: the case's, in the same namespace
-RESOLV = ".resolv.conf"
-_MOUNT_DNS = ('set -e; [ -e /etc/resolv.conf ] || : >/etc/resolv.conf; '
-              f'mount --bind "$1/{RESOLV}" /etc/resolv.conf; ' + _MOUNT[len("set -e; "):])
 
 
 class DockerTarget(Target):
@@ -232,32 +213,8 @@ class DockerTarget(Target):
         """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
         program = ("eqmail-ref" if self.reference
                    else self.smtpd_path or f"{self.home}/bin/qmail-smtpd")
-        probe = (f'command -v tcpserver >/dev/null && echo tcpserver; '
-                 f'command -v unshare >/dev/null && echo unshare; '
-                 f'command -v setsid >/dev/null && echo setsid; '
-                 f'command -v python3 >/dev/null && echo python3; '
-                 f'[ "$(cat {ROOT}/.shared 2>/dev/null)" = {self.run_id} ] && echo shared; '
-                 f'command -v env >/dev/null && echo env; '
-                 f'command -v {program} >/dev/null && echo mta; '
-                 f'for f in {shlex.quote(self.home)}/bin/*; do [ -e "$f" ] && echo "bin:${{f##*/}}"; done; '
-                 'true')
-        try:
-            code, out = self.container.exec_run(["/bin/sh", "-c", probe])
-        except Exception:  # noqa: BLE001 - it ran a moment, then ended (no /bin/sh under init)
-            raise TargetFault(f"image {self.image} does not start: {self._gone()}") from None
-        facts = set(out.decode("utf-8", "replace").split())
-        if code != 0:
-            raise TargetFault(f"image {self.image} does not start: /bin/sh failed: {out[-500:]!r}")
-        if "mta" not in facts:
-            hint = "name it with docker:IMAGE,smtpd=PATH or home=DIR"
-            raise TargetSpecError(f"image {self.image}: no {program} in the image; {hint}")
-        if "env" not in facts:
-            raise TargetSpecError(f"image {self.image}: no env(1); the harness needs /bin/sh and env")
-        if not self.reference and "unshare" not in facts:
-            raise TargetSpecError(f"image {self.image}: no unshare(1) (util-linux): needed to give "
-                                  f"{program} the case's control files at {self.home}")
-        if self.transport == "tcpserver" and "tcpserver" not in facts:
-            raise TargetSpecError(f"image {self.image}: no tcpserver (ucspi-tcp) for transport=tcpserver")
+        facts = probe(self.container, self.image, program=program, home=self.home, shared=(ROOT, self.run_id),
+                      qmail=not self.reference, transport=self.transport, gone=self._gone)
         self.tcpserver = "tcpserver" in facts and self.transport != "stdio"
         self.bin_names = sorted(f[4:] for f in facts if f.startswith("bin:"))
         return facts
@@ -317,12 +274,7 @@ class DockerTarget(Target):
             scripts = {".run": session_script(workdir, token, fx.env, argv, self.tcpserver)}
             with self.lock:
                 self.tokens[workdir] = token
-        links, empty = {}, []
-        if not self.reference and self.bin_names and (fx.local / "bin").is_dir():
-            links = {f"bin/{name}": f"{LINKED_BIN}/{name}" for name in self.bin_names
-                     if not (fx.local / "bin" / name).exists()}
-        elif not self.reference:
-            empty = ["bin"]  # where the session binds the image's HOME/bin (_MOUNT)
+        links, empty = ({}, []) if self.reference else bin_layout(fx.local, self.bin_names)
         files.put_case(fx.local, workdir, scripts, links, empty)
 
     def download(self, fx: Fixture) -> None:
@@ -347,14 +299,14 @@ class DockerTarget(Target):
             logs = self.container.logs().decode("utf-8", "replace").strip()[-2000:]
             return f"container {self.container.status}: {logs or '(no output)'}"
         except Exception as exc:  # noqa: BLE001 - removed or engine gone: say so
-            return f"the container is gone ({exc})"
+            return f"the container is gone ({reason(exc)})"
 
     def _api(self, what: str, call: Any, *args: Any) -> Any:
         """An engine call on the container; its failure is the target's fault (ERROR)."""
         try:
             return call(*args)
         except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds
-            raise TargetFault(f"{self.spec}: {what} failed: {exc}; {self._gone()}") from None
+            raise TargetFault(f"{self.spec}: {what} failed: {reason(exc)}; {self._gone()}") from None
 
     # -- programs ----------------------------------------------------------------------------
     def outgoing(self) -> OutgoingNet | None:
@@ -371,30 +323,24 @@ class DockerTarget(Target):
             if dns:
                 flags += ["--dns-server", dns]
             return [b"eqmail-ref", program.encode(), *(f.encode() for f in flags), *args]
-        return self._in_case_home(fx, [self._program(program).encode(), *args], dns)
+        return qmail_argv(self._dir(fx.local), self.home, [self._program(program).encode(), *args],
+                          dns=bool(dns))
 
     def _program(self, program: str) -> str:
         """A qmail image's qmail-smtpd or qmail-remote."""
         return (self.smtpd_path or f"{self.home}/bin/qmail-smtpd" if program == "smtpd"
                 else self.remote_path or f"{self.home}/bin/qmail-remote")
 
-    def _in_case_home(self, fx: Fixture, argv: list[bytes], dns: str = "") -> list[bytes]:
-        """`argv` in a mount namespace of its own with the case's home over HOME (_MOUNT)."""
-        mount = _MOUNT_DNS if dns else _MOUNT
-        return [b"unshare", b"--mount", b"--propagation", b"private", b"sh", b"-c", mount.encode(), b"sh",
-                self._dir(fx.local).encode(), self.home.encode(), *argv]
-
     def _case_scripts(self, fx: Fixture) -> None:
         """The case home's own server (harness/targets/docker_case_servers.py) and its sessions."""
         workdir = self._dir(fx.local)
-        server = self._in_case_home(fx, [a.encode() for a in listener(self.address)])
+        server = qmail_argv(workdir, self.home, [a.encode() for a in listener(self.address)], dns=False)
         inner = supervised_script(workdir, fx.env, [self._program("smtpd").encode(), *fx.args])
         self._need().put(workdir, {".case": case_script(server), ".inner": inner})
 
     def _resolv(self, fx: Fixture) -> dict[str, bytes]:
-        if "dns_server" in fx.extra and not self.reference:  # the reference takes --dns-server
-            return {RESOLV: resolv_conf(self.spec, str(fx.extra["dns_server"]))}
-        return {}
+        # the reference takes --dns-server (_argv)
+        return {} if self.reference else resolv_files(self.spec, str(fx.extra.get("dns_server", "")))
 
     def _script(self, fx: Fixture, name: str, program: str, args: list[bytes], tcp: bool) -> tuple[str, str]:
         token = secrets.token_hex(6)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from harness.errors import TargetFault
+from harness.errors import TargetFault, reason
 from harness.targets import zygote
 from harness.targets.docker_io import ExecStream, kill_group
 from harness.targets.forks import ForkedRunning, ForkServer
@@ -53,7 +53,7 @@ class ContainerForks(ForkServer):
             self.sock.settimeout(_START)
             hello = json.loads(self.sock.recv(65536) or b'{"error": "it ended before it was ready"}')
         except Exception as exc:  # noqa: BLE001 - the SDK's errors too: all mean "it cannot serve"
-            hello = {"error": f"no answer ({exc}): {self._said()}"}
+            hello = {"error": f"no answer ({reason(exc)}): {self._said()}"}
         finally:
             listener.close()
             (host / ".forks").unlink(missing_ok=True)

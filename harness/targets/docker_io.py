@@ -35,11 +35,11 @@ import threading
 import time
 from typing import Any
 
-from harness.errors import TargetFault
+from harness.errors import TargetFault, reason
 from harness.targets.base import RemoteOutcome, Running, TreeWatch
 
 __all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote", "run_job",
-           "session_script"]
+           "session_script", "start_exec"]
 
 
 def quote(value: bytes) -> bytes:
@@ -139,6 +139,25 @@ class ExecStream:
                 pass
 
 
+def start_exec(engine: Any, container: Any, command: list[str], prologue: str = "") -> ExecStream:
+    """An attached exec of `command` (after the sh `prologue`) that writes nothing before the
+    line we send on its stdin has reached it. Without it, an exec's first lines (the pid,
+    tcpserver's port) sometimes never arrived, on Podman 4.3 with 2 jobs while the other job
+    made a client certificate: a 30 s stall in half the runs of 5.1.* on real eQmail 1.09
+    (bench/README.md, docker:); never since. The line comes over the exec's own attach
+    connection, so the program writes only once that connection carries data both ways.
+    `read` takes that one line and no byte more (sh reads a pipe a byte at a time):
+    whatever follows on stdin is the program's."""
+    script = f'read -r _ || exit 111; {prologue}exec "$@"'
+    created = engine.api.exec_create(container.id, ["/bin/sh", "-c", script, "sh", *command], stdin=True)
+    stream = ExecStream(engine, created["Id"], engine.api.exec_start(created["Id"], socket=True))
+    try:
+        stream.sock.sendall(b"go\n")
+    except OSError:
+        pass  # it ended already: its stream says how
+    return stream
+
+
 def kill_group(engine: Any, container: Any, pid: int) -> None:
     """Kill process group `pid` inside the container (one exec); never raises."""
     try:
@@ -165,13 +184,11 @@ class MarkerTree(TreeWatch):
 class _ExecRunning(Running):
     """What both transports share: the exec, its markers, killing its process group."""
 
-    def __init__(self, engine: Any, container: Any, script: str, token: str, *, stdin: bool) -> None:
+    def __init__(self, engine: Any, container: Any, script: str, token: str) -> None:
         self.engine = engine
         self.container = container
         self.token = token.encode()
-        created = engine.api.exec_create(container.id, ["/bin/sh", "-c", 'echo "QMC-PID $$" >&2; exec "$@"',
-                                                        "sh", *self.command(script)], stdin=stdin)
-        self.stream = ExecStream(engine, created["Id"], engine.api.exec_start(created["Id"], socket=True))
+        self.stream = start_exec(engine, container, self.command(script), 'echo "QMC-PID $$" >&2; ')
         self.pid = b""
         self.lock = threading.Lock()
         self.tree = MarkerTree(self)
@@ -222,8 +239,9 @@ class TcpRunning(_ExecRunning):
     def __init__(self, engine: Any, container: Any, script: str, token: str, address: str,
                  connect_timeout: float = 30.0) -> None:
         self.address = address
-        super().__init__(engine, container, script, token, stdin=False)
+        super().__init__(engine, container, script, token)
         deadline = time.monotonic() + connect_timeout
+        awaited = "tcpserver's pid and port on the exec's stream"
         try:
             self._pid(deadline)
             while b"\n" not in self.stream.stdout:
@@ -236,8 +254,13 @@ class TcpRunning(_ExecRunning):
             port = self.stream.stdout.split(b"\n", 1)[0].strip()
             if not port.isdigit():
                 raise TargetFault(f"tcpserver printed no port: {self.stream.stdout[:200]!r}")
+            awaited = f"a connection to tcpserver's port {int(port)}"
             self.sock = socket.create_connection((address, int(port)), timeout=connect_timeout)
             self.sock.settimeout(None)
+        except TimeoutError:
+            self.kill()
+            said = f"stderr {self.stream.stderr[-300:]!r}, stdout {self.stream.stdout[:100]!r}"
+            raise TargetFault(f"no {awaited} within {connect_timeout:g} s ({said})") from None
         except BaseException:
             self.kill()
             raise
@@ -255,7 +278,7 @@ class StdioRunning(_ExecRunning):
     its way when the marker arrives (only the end of the whole stream ends both)."""
 
     def __init__(self, engine: Any, container: Any, script: str, token: str) -> None:
-        super().__init__(engine, container, script, token, stdin=True)
+        super().__init__(engine, container, script, token)
         self.sock, self.theirs = socket.socketpair()
         self.exit: bytes | None = None
         self.failed: BaseException | None = None
@@ -314,7 +337,7 @@ class StdioRunning(_ExecRunning):
             raise TimeoutError
         if self.exit is None:
             raise TargetFault(f"the container ended the session without an exit status: "
-                              f"{self.failed or self.stream.stderr[-500:]!r}")
+                              f"{reason(self.failed) if self.failed else repr(self.stream.stderr[-500:])}")
         return int(self.exit), self.program_stderr()
 
     def wait_tree(self, timeout: float) -> bool:

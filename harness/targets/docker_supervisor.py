@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import TargetFault
+from harness.errors import TargetFault, reason
 from harness.targets.base import Running
-from harness.targets.docker_io import ExecStream, MarkerTree, kill_group, quote
+from harness.targets.docker_io import MarkerTree, kill_group, quote, start_exec
 
 __all__ = ["DISPATCH", "Supervisor", "SupervisedRunning", "listener", "session_script"]
 
@@ -112,10 +112,8 @@ class Supervisor:
         self.noise: collections.deque[bytes] = collections.deque(maxlen=20)  # non-marker lines
         self.lock = threading.Lock()
         self.listening = threading.Event()
-        command = ["/bin/sh", "-c", 'echo "QMC-SUPERVISOR $$" >&2; exec "$@"', "sh", *listener(address)]
-        created = engine.api.exec_create(container.id, command, stdin=False)
-        self.exec_id = created["Id"]
-        self.stream = ExecStream(engine, self.exec_id, engine.api.exec_start(self.exec_id, socket=True))
+        self.stream = start_exec(engine, container, listener(address), 'echo "QMC-SUPERVISOR $$" >&2; ')
+        self.exec_id = self.stream.exec_id
         threading.Thread(target=self._read, name="qmc-supervisor", daemon=True).start()
         if not self.listening.wait(_START) or self.dead:
             self.close()
@@ -131,7 +129,7 @@ class Supervisor:
     def _read(self) -> None:
         pending = b""
         stdout = b""
-        reason = "ended (the container was killed or stopped, or tcpserver was killed)"
+        why = "ended (the container was killed or stopped, or tcpserver was killed)"
         try:
             while (got := self.stream.frame(time.monotonic() + _FOREVER)) is not None:
                 kind, data = got
@@ -146,10 +144,10 @@ class Supervisor:
                 for line in lines:
                     self._line(line)
         except BaseException as exc:  # noqa: BLE001 - any end of the stream ends the supervisor
-            reason = f"ended: reading its stream failed ({exc})"
+            why = f"ended: reading its stream failed ({reason(exc)})"
         finally:
             with self.lock:
-                self.dead = reason
+                self.dead = why
                 waiting = list(self.sessions.values())
             for session in waiting:
                 for event in (session.started, session.exited, session.ended):
@@ -215,7 +213,7 @@ class SupervisedRunning(Running):
             self.sock.settimeout(None)
         except OSError as exc:
             supervisor.forget(self.token)
-            raise TargetFault(supervisor.why(f"does not take sessions: {exc}")) from None
+            raise TargetFault(supervisor.why(f"does not take sessions: {reason(exc)}")) from None
 
     def finish(self, timeout: float) -> tuple[int | None, bytes]:
         if not self.session.exited.wait(timeout):
