@@ -27,7 +27,7 @@ from harness.drive.differential import Pair, entry, open_pair
 from harness.drive.side import AUTH_PAUSE
 from harness.drive.side_inprocess import InProcessSide
 from harness.errors import HarnessError
-from harness.fuzz.engine import LANE, WINDOW, Fuzzer, Stats, classify
+from harness.fuzz.engine import LANE, WINDOW, Fuzzer, Stats, classify, lane_widths
 
 __all__ = ["main", "open_sides", "parse_duration", "fuzz_one", "room_for", "summary"]
 
@@ -47,20 +47,22 @@ def parse_duration(text: str) -> float:
 
 
 def room_for(lane: int, window: int, log: Callable[[str], None] = print) -> int:
-    """The lane width this process's open-file limit allows: a session waiting in the lane
-    holds up to FDS_PER_SESSION descriptors (exec:'s socket, status pipe and tree pipe). The
-    soft limit is raised toward the hard one first (1,024 is a common soft limit); a lane
-    still too wide is narrowed, and said."""
+    """The lane width this process's open-file limit allows: a session waiting in a lane
+    (harness.fuzz.engine.lane_widths) holds up to FDS_PER_SESSION descriptors (exec:'s socket,
+    status pipe and tree pipe). The soft limit is raised toward the hard one first (1,024 is
+    a common soft limit); a lane still too wide is narrowed, and said."""
     import resource
 
-    need = FDS_PER_SESSION * (lane + window) + SPARE_FDS
+    def need(width: int) -> int:
+        return FDS_PER_SESSION * (sum(lane_widths(width)) + window) + SPARE_FDS
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < need:
-        soft = need if hard == resource.RLIM_INFINITY else min(hard, need)
+    if soft != resource.RLIM_INFINITY and soft < need(lane):
+        soft = need(lane) if hard == resource.RLIM_INFINITY else min(hard, need(lane))
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-        if soft < need:
-            fits = max(1, (soft - SPARE_FDS) // FDS_PER_SESSION - window)
-            log(f"fuzz: --lane {lane} needs {need} open files, the limit is {soft}: lane {fits}")
+        if soft < need(lane):
+            fits = next(w for w in range(lane, 0, -1) if need(w) <= soft or w == 1)
+            log(f"fuzz: --lane {lane} needs {need(lane)} open files, the limit is {soft}: lane {fits}")
             return fits
     return lane
 

@@ -5,14 +5,17 @@ each new finding. Deterministic for a seed and a corpus.
 
 Real eQmail sleeps 5 s after a failed AUTH (spec §2.9). The reference says how often a
 session asks to pause, so the target gets that much more time before it counts as hung, and
-such sessions go to a lane of their own: up to `lane` of them wait at once while the loop
-goes on, and each is judged when the lane is full (always the oldest: the order of
-judgements, and so the corpus, does not depend on timing). The lane bounds the rate at
-lane / 5 s / (share of pausing sessions): about 10% of the fuzzer's sessions pause, most
-once, a few two or three times (2026-12-07). A lane of 16 held real eQmail 1.09 on `exec:`
-to 42 sessions/s, one of 128 to ~250/s; 256 leaves room for ~500/s, more than a bare loop
-of real eQmail runs here. Each waiting session holds a few descriptors: the CLI widens the
-open-file limit to fit (harness.fuzz.__main__.room_for).
+such sessions go to a lane of their own while the loop goes on: one lane per number of
+pauses (1, 2, 3 or more), since in one lane every session takes as long, so its oldest is
+the first to end. Each is judged when its lane is full (always the oldest: the order of
+judgements, and so the corpus, does not depend on timing). About 10% of the fuzzer's
+sessions pause: ~97% of them once, ~3% twice, a few three times (2026-12-07). One lane for
+all held the loop whenever a session that pauses three times (15 s) was the oldest; a lane
+of 16 held real eQmail 1.09 on `exec:` to 42 sessions/s, one of 128 to ~250/s. `lane` is the
+once-pausing lane's width (256: room for ~50 pausing sessions/s, ~500/s in all, more than
+a bare loop of real eQmail runs here); the twice-pausing lane is a quarter as wide, the
+others a sixteenth (LANE_SHARES). Each waiting session holds a few descriptors: the CLI
+widens the open-file limit to fit (harness.fuzz.__main__.room_for).
 
 The other sessions are under way `window` at once: a session is begun (its input written,
 the target's program running) and judged once `window` - 1 more have been begun after it,
@@ -47,10 +50,18 @@ from harness.fuzz.minimize import minimize
 from harness.fuzz.shared import SharedCorpus, claim_signature
 from harness.normalize import normalize_bytes
 
-__all__ = ["KINDS", "LANE", "WINDOW", "Fuzzer", "Stats", "Verdict", "classify", "REFERENCE_CODES"]
+__all__ = ["KINDS", "LANE", "WINDOW", "lane_widths", "Fuzzer", "Stats", "Verdict", "classify",
+           "REFERENCE_CODES"]
 
 LANE = 256  # pausing sessions waiting at once (see the module docstring)
 WINDOW = 4  # other sessions under way at once (see the module docstring)
+LANE_SHARES = (1, 4, 16)  # the lanes of 1, 2 and 3+ pauses are lane, lane/4 and lane/16 wide
+
+
+def lane_widths(lane: int) -> tuple[int, ...]:
+    """The widths of the lanes of sessions that pause 1, 2 and 3+ times; at least 2 unless
+    `lane` is 1 (a lane of 1 judges each session at once)."""
+    return tuple(max(min(lane, 2), lane // share) for share in LANE_SHARES)
 
 KINDS = frozenset({"crash", "hang", "divergence"})
 REFERENCE_CODES = frozenset(int(m.group(1)) for v in vars(replies).values() if isinstance(v, bytes)
@@ -123,7 +134,8 @@ class Fuzzer:
                  lane: int = LANE, window: int = WINDOW, sync_every: int = 0, claims: bool = False) -> None:
         self.target, self.reference = target, reference
         self.lane_size = lane
-        self.lane: deque[_Begun] = deque()
+        self.widths = lane_widths(lane)
+        self.lanes: tuple[deque[_Begun], ...] = tuple(deque() for _ in self.widths)  # by pauses
         self.window = max(1, window)
         self.flight: deque[_Begun] = deque()
         self.seed = seed
@@ -162,28 +174,33 @@ class Fuzzer:
             if self.sync_every and self.stats.sessions % self.sync_every == 0 and self.stats.sessions:
                 self.sync()
             session_seed = rng.getrandbits(64)
-            srng = random.Random(session_seed)
-            state = srng.choice(self.states)
-            if self.corpus and srng.random() < 0.6:
-                body = mutate(srng, srng.choice(self.corpus), srng.choice(self.corpus))
-            else:
-                body = generate(srng, state)
+            state, body = self.make_input(random.Random(session_seed))
             data = STATES[state] + body
             if self.record is not None:
                 self.record.append(data)
             ref, pending = self._begin(data)
             self.stats.sessions += 1
-            pausing = ref is not None and ref.pauses and self.lane_size > 1
-            queue, size = (self.lane, self.lane_size) if pausing else (self.flight, self.window)
+            queue, size = self.flight, self.window
+            if ref is not None and ref.pauses and self.lane_size > 1:
+                which = min(ref.pauses, len(self.lanes)) - 1
+                queue, size = self.lanes[which], self.widths[which]
             queue.append((data, state, session_seed, ref, pending))
             if len(queue) >= size:
                 self._settle(*queue.popleft())
         self.stats.searched = time.monotonic() - started
-        for queue in (self.flight, self.lane):
+        for queue in (self.flight, *self.lanes):
             while queue:
                 self._settle(*queue.popleft())
         self.stats.seconds = time.monotonic() - started
         return self.stats
+
+    def make_input(self, srng: random.Random) -> tuple[str, bytes]:
+        """A session's protocol state and the bytes sent after reaching it: grammar-made, or
+        two corpus inputs mutated together."""
+        state = srng.choice(self.states)
+        if self.corpus and srng.random() < 0.6:
+            return state, mutate(srng, srng.choice(self.corpus), srng.choice(self.corpus))
+        return state, generate(srng, state)
 
     def sync(self) -> None:
         """Take the inputs other workers wrote to the shared corpus since the last sync."""

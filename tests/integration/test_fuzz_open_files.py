@@ -28,9 +28,9 @@ def _probe(lane: int, soft: int, hard: int) -> tuple[int, int, str]:
 
 
 @pytest.mark.parametrize(("lane", "soft", "hard", "allowed", "after"), [
-    (128, 1024, 1024, 128, 1024),   # fits: nothing changes
-    (512, 1024, 4096, 512, 1804),   # the soft limit is raised to what the lane needs
-    (512, 1024, 1024, 252, 1024),   # the hard limit is too low: the lane is narrowed
+    (128, 1024, 1024, 128, 1024),   # fits (lanes 128 + 32 + 8): nothing changes
+    (512, 1024, 4096, 512, 2284),   # the soft limit is raised to what the lanes need
+    (512, 1024, 1024, 192, 1024),   # the hard limit is too low: the lanes are narrowed
 ])
 def test_the_lane_gets_the_open_files_it_needs(lane: int, soft: int, hard: int, allowed: int,
                                                after: int) -> None:
