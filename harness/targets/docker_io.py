@@ -36,9 +36,9 @@ import time
 from typing import Any
 
 from harness.errors import TargetFault, reason
-from harness.targets.base import RemoteOutcome, Running, TreeWatch
+from harness.targets.base import Running, TreeWatch
 
-__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote", "run_job",
+__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote",
            "session_script", "start_exec"]
 
 
@@ -356,24 +356,3 @@ class StdioRunning(_ExecRunning):
         except OSError:
             pass
 
-
-def run_job(running: StdioRunning, message: bytes, timeout: float) -> RemoteOutcome:
-    """qmail-remote's job over an exec's stdio: the message on stdin, its report from stdout."""
-    out: list[bytes] = []
-    reader = running.sock
-    try:
-        reader.sendall(message)
-        reader.shutdown(1)
-        reader.settimeout(timeout)
-        try:
-            while data := reader.recv(65536):
-                out.append(data)
-        except TimeoutError:
-            raise TimeoutError(f"qmail-remote did not end within {timeout:g} s") from None
-        code, stderr = running.finish(timeout)
-    except BaseException:
-        running.kill()
-        raise
-    running.stream.close()
-    reader.close()
-    return RemoteOutcome(stdout=b"".join(out), exit=code, stderr=stderr)
