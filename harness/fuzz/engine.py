@@ -133,7 +133,6 @@ class Fuzzer:
                  log: Callable[[str], None] = print, record: list[bytes] | None = None,
                  lane: int = LANE, window: int = WINDOW, sync_every: int = 0, claims: bool = False) -> None:
         self.target, self.reference = target, reference
-        self.lane_size = lane
         self.widths = lane_widths(lane)
         self.lanes: tuple[deque[_Begun], ...] = tuple(deque() for _ in self.widths)  # by pauses
         self.window = max(1, window)
@@ -181,7 +180,7 @@ class Fuzzer:
             ref, pending = self._begin(data)
             self.stats.sessions += 1
             queue, size = self.flight, self.window
-            if ref is not None and ref.pauses and self.lane_size > 1:
+            if ref is not None and ref.pauses:  # (a lane of 1 judges it at once, as the window's)
                 which = min(ref.pauses, len(self.lanes)) - 1
                 queue, size = self.lanes[which], self.widths[which]
             queue.append((data, state, session_seed, ref, pending))
