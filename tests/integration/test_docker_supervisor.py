@@ -134,19 +134,29 @@ def test_a_load_run_on_the_fast_path(tmp_path: Path, targets: Callable[[str], Ta
     assert (result.accepted, result.queued, result.lost, result.failed) == (48, 48, [], False)
 
 
-class SupervisorKilled(DockerTarget):
-    """Kills the container's session supervisor (tcpserver) once its second session started."""
+class KilledAtSecondSession(DockerTarget):
+    """Runs `kill_command()` (sh) in the container once its second session started."""
 
     sessions = 0
+
+    def kill_command(self) -> str:
+        raise NotImplementedError
 
     def smtpd(self, fx: Any) -> Any:
         running = super().smtpd(fx)
         self.sessions += 1
         if self.sessions == 2:
-            assert self.supervisor is not None and self.supervisor.pid
-            code, out = self.container.exec_run(["/bin/sh", "-c", f"kill -KILL {self.supervisor.pid}"])
+            code, out = self.container.exec_run(["/bin/sh", "-c", self.kill_command()])
             assert code == 0, out
         return running
+
+
+class SupervisorKilled(KilledAtSecondSession):
+    """Kills the container's session supervisor (tcpserver)."""
+
+    def kill_command(self) -> str:
+        assert self.supervisor is not None and self.supervisor.pid
+        return f"kill -KILL {self.supervisor.pid}"
 
 
 def test_a_killed_supervisor_is_an_error_naming_it(targets: Callable[[str], Target], engine: Any) -> None:  # noqa: F811
@@ -225,21 +235,13 @@ def _started(target: Target) -> Target:
             time.sleep(0.2)  # the service binding its port: nothing to wait on but the port
 
 
-class ForksKilled(DockerTarget):
-    """Kills the reference's fork server in the container once its second session started."""
+class ForksKilled(KilledAtSecondSession):
+    """Kills the reference's fork server in the container."""
 
-    sessions = 0
-
-    def smtpd(self, fx: Any) -> Any:
-        running = super().smtpd(fx)
-        self.sessions += 1
-        if self.sessions == 2:
-            # its forks share its command line; this sh names it too, and must live
-            kill = ("for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline) in *zygote.py*) "
-                    "[ ${p#/proc/} = $$ ] || kill -KILL ${p#/proc/};; esac; done 2>/dev/null; true")
-            code, out = self.container.exec_run(["/bin/sh", "-c", kill])
-            assert code == 0, out
-        return running
+    def kill_command(self) -> str:
+        # its forks share its command line; this sh names it too, and must live
+        return ("for p in /proc/[0-9]*; do case $(tr '\\0' ' ' < $p/cmdline) in *zygote.py*) "
+                "[ ${p#/proc/} = $$ ] || kill -KILL ${p#/proc/};; esac; done 2>/dev/null; true")
 
 
 def test_a_killed_fork_server_is_an_error_naming_it(targets: Callable[[str], Target],  # noqa: F811
