@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import fnmatch
 import io
-import os
 import sys
 import tempfile
 import time
@@ -32,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from real_builds import real_home  # noqa: E402 - bench/, the script's own directory
+from machine import load_average  # noqa: E402 - bench/, the script's own directory
+from real_builds import real_home  # noqa: E402
 
 from harness.cases import Case, load_catalogue  # noqa: E402
 from harness.runner import Runner  # noqa: E402
@@ -45,10 +45,6 @@ REF_IMAGE = "localhost/qmc/eqmail-ref:latest"
 HOME_IMAGE = "localhost/qmc/bench-ref-home:latest"
 REAL_IMAGE = "localhost/qmc/bench-real-eqmail-109:local"  # local only: never pushed or committed
 UIDS = "alias=7790:2108,qmaild=7791:2108,qmailq=7797:2107,qmail=2107,nofiles=2108"
-
-
-def _load() -> str:
-    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _image_of_reference_home(where: Path) -> str:
@@ -108,7 +104,7 @@ def _row(spec: str, start: float, wall: float, base_wall: float, counts: dict[st
     ratio = f"{wall / base_wall:.2f}x" if base_wall else "-"
     text = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     name = spec if len(spec) <= 58 else spec[:30] + "..." + spec[-25:]
-    print(f"{name:<58} {start:>5.1f}s {wall:>7.1f}s {ratio:>7}  {text:<40} {_load()}", flush=True)
+    print(f"{name:<58} {start:>5.1f}s {wall:>7.1f}s {ratio:>7}  {text:<40} {load_average()}", flush=True)
     bad = {k: v for k, v in counts.items() if k not in (OK.value, NOT_APPLICABLE.value)}
     return bool(bad) and "real" not in spec
 
@@ -137,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                 built.append(f"image of {real[1]}: {time.perf_counter() - began:.1f} s")
         if args.api_only:  # before: archives and an exec per session
             rows.append((f"docker:{REF_IMAGE},api-only", "ref"))
-        print(f"{len(cases)} cases x 1 version, {args.jobs} jobs; {'; '.join(built)}; {_load()}\n")
+        print(f"{len(cases)} cases x 1 version, {args.jobs} jobs; {'; '.join(built)}; {load_average()}\n")
         head = ("target", "start", "run", "vs ref", "verdicts", "load after")
         print("{:<58} {:>6} {:>8} {:>7}  {:<40} {}".format(*head))
         walls: dict[str, float] = {}

@@ -35,7 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from real_builds import real_home  # noqa: E402 - bench/, the script's own directory
+from machine import load_average  # noqa: E402 - bench/, the script's own directory
+from real_builds import real_home  # noqa: E402
 
 from harness.cases import load_catalogue  # noqa: E402
 from harness.fixtures import FIXTURES_DIR, Fixture  # noqa: E402
@@ -200,7 +201,7 @@ def catalogue(ref_spec: str, exec_spec: str, version: str) -> None:
         print(f"{spec[:56]:<56} {len(cases)} cases {whole[spec]:>7.1f}s  not OK/ACCEPTED {bad}"
               f"{f', {paused} in the waiting lane, {walls[spec]:.1f}s without its tail' if paused else ''}")
     print(f"{'':<56} exec:/ref {walls[exec_spec] / walls[ref_spec]:.2f} without the AUTH pauses' tail, "
-          f"{whole[exec_spec] / whole[ref_spec]:.2f} with it; load average {os.getloadavg()[0]:.2f}")
+          f"{whole[exec_spec] / whole[ref_spec]:.2f} with it; {load_average()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        str(refhome / "bin" / "qmail-smtpd"))]
         if real:
             programs.append((f"real eQmail {args.version}", Path(real), f"{real}/bin/qmail-smtpd"))
-        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(load_average())
         if not args.only_catalogue:
             print(f"sessions/s, median of {args.rounds} rounds of {args.seconds:g} s\n")
             for label, home, program in programs:

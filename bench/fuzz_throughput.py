@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import load_average
+
 from harness.drive.side import Side, session_case
 from harness.drive.side_inprocess import InProcessSide, RefWorld
 from harness.drive.side_target import TargetSide, _drain, _write_all
@@ -142,16 +144,12 @@ def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int, r
             print(f"  fuzzer {sessions} sessions ({sessions - len(calm)} paused): "
                   f"{sessions / stats.searched:.0f}/s searching, {sessions / stats.seconds:.0f}/s with the "
                   f"lane's tail, {calm_rate:.0f}/s not pausing; bare {bare:.0f}/s ({n}); "
-                  f"ratio {ratios[-1]:.2f}; {_load()}", flush=True)
+                  f"ratio {ratios[-1]:.2f}; {load_average()}", flush=True)
     finally:
         pair.close()
         shutil.rmtree(work, ignore_errors=True)
     print(f"ratio fuzzer (not pausing, per second of search) / bare, median of {rounds}: "
           f"{statistics.median(ratios):.2f}", flush=True)
-
-
-def _load() -> str:
-    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:

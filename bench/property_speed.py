@@ -31,7 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from real_builds import real_home  # noqa: E402 - bench/, the script's own directory
+from machine import load_average  # noqa: E402 - bench/, the script's own directory
+from real_builds import real_home  # noqa: E402
 
 from harness.drive.differential import open_pair  # noqa: E402
 from harness.drive.side_inprocess import InProcessSide  # noqa: E402
@@ -109,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real", help="a real eQmail home (default: from /work/real-eqmail/READY)")
     args = p.parse_args(argv)
     real = real_home(args.real, args.version)
-    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"load average {load}; seed {args.seed}, lane {args.lane}, shrinking off")
+    print(f"{load_average()}; seed {args.seed}, lane {args.lane}, shrinking off")
     rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="qmc-bench-", dir=scratch_dir()) as tmp:
         home = install_reference_home(Path(tmp) / "ref", flags=("--version", args.version))
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{' (x ' + format(per_s / rows[0][1], '.2f') + ' of ref)' if len(rows) > 1 else ''}"
                   f"  whole run {whole:>6.1f}/s"
                   f"{'   stopped at a finding: ' + first if first else ''}")
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(load_average())
     return 0
 
 
