@@ -70,7 +70,7 @@ from harness.targets.docker_case_servers import CaseServers, case_script
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
 from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
 from harness.targets.docker_image import HOME_LABEL, KIND_LABEL, PORT_LABEL, probe
-from harness.targets.docker_io import StdioRunning, TcpRunning, session_script
+from harness.targets.docker_io import StdioRunning, TcpRunning, run_stdio_job, session_script
 from harness.targets.docker_net import NoOutgoing, await_greeting, prepare, private_network
 from harness.targets.docker_qmail import LINKED_BIN, bin_layout, qmail_argv, resolv_files
 from harness.targets.docker_supervisor import Supervisor, listener
@@ -385,14 +385,7 @@ class DockerTarget(Target):
                                   message, timeout)
         if self.supervisor is None or home is None:
             path, token = self._script(fx, ".remote", "remote", args, False)
-            stdio = StdioRunning(self.engine, self.container, path, token)
-            try:
-                return run_remote_job(stdio, message, timeout)
-            except BaseException:
-                stdio.kill()
-                raise
-            finally:
-                stdio.stream.close()
+            return run_stdio_job(StdioRunning(self.engine, self.container, path, token), message, timeout)
         script = supervised_script(workdir, fx.env, self._argv(fx, "remote", args))
         self._need().put(workdir, {".remote": script, **self._resolv(fx)})
         job = self.supervisor.open(workdir, home, "remote")

@@ -36,10 +36,11 @@ import time
 from typing import Any
 
 from harness.errors import TargetFault, reason
-from harness.targets.base import Running, TreeWatch
+from harness.targets.base import RemoteOutcome, Running, TreeWatch
+from harness.targets.forks import run_remote_job
 
 __all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote",
-           "session_script", "start_exec"]
+           "run_stdio_job", "session_script", "start_exec"]
 
 
 def quote(value: bytes) -> bytes:
@@ -356,3 +357,14 @@ class StdioRunning(_ExecRunning):
         except OSError:
             pass
 
+
+def run_stdio_job(running: StdioRunning, message: bytes, timeout: float) -> RemoteOutcome:
+    """A qmail-remote job over the exec's stdio (harness/targets/forks.py run_remote_job);
+    whatever goes wrong kills it, and its exec stream is closed after."""
+    try:
+        return run_remote_job(running, message, timeout)
+    except BaseException:
+        running.kill()
+        raise
+    finally:
+        running.stream.close()
