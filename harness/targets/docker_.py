@@ -66,14 +66,14 @@ from harness.errors import TargetFault, TargetSpecError, reason
 from harness.fixtures import FIXTURES_DIR, Fixture
 from harness.observe.addresses import OutgoingNet
 from harness.targets.base import RefOptions, RemoteOutcome, Running, Target
-from harness.targets.docker_case_servers import CaseServers, case_script
+from harness.targets.docker_case_servers import CaseServers
 from harness.targets.docker_files import ArchiveFiles, CaseFiles, SharedFiles
 from harness.targets.docker_forks import ContainerForkedRunning, ContainerForks
 from harness.targets.docker_image import HOME_LABEL, KIND_LABEL, PORT_LABEL, probe
 from harness.targets.docker_io import StdioRunning, TcpRunning, run_stdio_job, session_script
 from harness.targets.docker_net import NoOutgoing, await_greeting, prepare, private_network
 from harness.targets.docker_qmail import LINKED_BIN, bin_layout, qmail_argv, resolv_files
-from harness.targets.docker_supervisor import Supervisor, listener
+from harness.targets.docker_supervisor import Supervisor
 from harness.targets.docker_supervisor import session_script as supervised_script
 from harness.targets.engine import client, describe, on_this_machine
 from harness.targets.forks import run_remote_job
@@ -207,7 +207,7 @@ class DockerTarget(Target):
             self.forks = ContainerForks(self.engine, self.container, self.host_dir, ROOT, label)
         elif self.tcpserver and "setsid" in facts:
             self.supervisor = Supervisor(self.engine, self.container, self.address)
-            self.case_servers = CaseServers(self.supervisor)
+            self.case_servers = CaseServers(self.supervisor, clean="cleansh" in facts)
 
     def _check(self) -> set[str]:
         """What the image has (tcpserver, setsid, ...) and whether it sees our /qmc."""
@@ -333,10 +333,9 @@ class DockerTarget(Target):
 
     def _case_scripts(self, fx: Fixture) -> None:
         """The case home's own server (harness/targets/docker_case_servers.py) and its sessions."""
-        workdir = self._dir(fx.local)
-        server = qmail_argv(workdir, self.home, [a.encode() for a in listener(self.address)], dns=False)
-        inner = supervised_script(workdir, fx.env, [self._program("smtpd").encode(), *fx.args])
-        self._need().put(workdir, {".case": case_script(server), ".inner": inner})
+        assert self.case_servers is not None
+        workdir, argv = self._dir(fx.local), [self._program("smtpd").encode(), *fx.args]
+        self._need().put(workdir, self.case_servers.files(workdir, self.home, fx.env, argv))
 
     def _resolv(self, fx: Fixture) -> dict[str, bytes]:
         # the reference takes --dns-server (_argv)

@@ -8,19 +8,20 @@ kernel tears it down when the session ends. For a case home that serves many ses
 session's cost: the fuzzer ran real eQmail 1.09 in a container at ~130 sessions/s whatever
 the number of sessions under way, 0.3x a bare loop of the same binary (bench/README.md).
 Here the namespace is made once per case home; each later session is tcpserver's fork,
-setsid, the dispatcher's sh, env and the program.
+the dispatcher's sh (no setsid: KILL_TREE kills it) and the program (no env(1) when the
+image's sh exports nothing of its own: `clean`).
 
 How: a home's first sessions (FIRST) run as before. The next one asks the supervisor for
-`<workdir> <token> case`: the home's `.case` script starts, in the background, the
-namespace's sh (the same mounts as a session's) which execs a tcpserver with `-1`, so its
-port comes back on the connection; then the script waits on `read` from the connection,
-and when the harness closes it (the least recently used of KEEP homes, or the target's
-stop) it kills that tcpserver. Sessions under way run on: each is its own session
-(setsid), and the namespace lives as long as they do. Its sessions run `.inner`, the
-session script with the program itself as argv; their markers reach the supervisor's
-stream as every session's do (stderr, inherited). A home whose server does not start
-stays on the first path; a session that finds its home's server closed meanwhile takes
-the first path too.
+`<workdir> <token> case`: the home's `.case` script starts, in the background and with no
+environment but PATH, the namespace's sh (the same mounts as a session's) which execs a
+tcpserver with `-1`, so its port comes back on the connection; then the script waits on
+`read` from the connection, and when the harness closes it (the least recently used of
+KEEP homes, or the target's stop) it kills that tcpserver. Sessions under way run on (the
+signal goes to tcpserver alone), and the namespace lives as long as they do. Its sessions
+run `.inner`, the session script with the program itself as argv; their markers reach the
+supervisor's stream as every session's do (stderr, inherited). A home whose server does
+not start stays on the first path; a session that finds its home's server closed meanwhile
+takes the first path too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from pathlib import Path
 
 from harness.errors import TargetFault
 from harness.targets.docker_io import quote
-from harness.targets.docker_supervisor import SupervisedRunning, Supervisor
+from harness.targets.docker_qmail import qmail_argv
+from harness.targets.docker_supervisor import SupervisedRunning, Supervisor, listener, session_script
 
 __all__ = ["CaseServers", "case_script", "FIRST", "KEEP"]
 
@@ -45,11 +47,13 @@ _START = 30.0  # seconds a case server may take to say its port
 
 def case_script(server: list[bytes]) -> bytes:
     """The `.case` script: `server` (the namespace's sh ending in `exec tcpserver -1 ...`) in
-    the background, its port line on our stdout (the connection), until the connection ends."""
+    the background with no environment but PATH (so that its sessions' sh exports nothing
+    the case does not give: docker_supervisor.session_script's `clean`), its port line on
+    our stdout (the connection), until the connection ends."""
     return b"\n".join([
         b"#!/bin/sh",
         b"# written by the qmail-conformance harness (harness/targets/docker_case_servers.py)",
-        b" ".join(quote(a) for a in server) + b" </dev/null &",
+        b'env -i "PATH=$PATH" ' + b" ".join(quote(a) for a in server) + b" </dev/null &",
         b"read -r _",
         b"kill $! 2>/dev/null",
         b"",
@@ -59,14 +63,23 @@ def case_script(server: list[bytes]) -> bytes:
 class CaseServers:
     """The case servers of one target's supervisor, by case home."""
 
-    def __init__(self, supervisor: Supervisor, first: int = FIRST, keep: int = KEEP) -> None:
+    def __init__(self, supervisor: Supervisor, *, clean: bool = False, first: int = FIRST,
+                 keep: int = KEEP) -> None:
         self.supervisor = supervisor
+        self.clean = clean  # the image's sh exports nothing of its own (docker_image.probe)
         self.first, self.keep = first, keep
         self.sessions: dict[str, int] = {}  # workdir -> sessions started on the first path
         self.servers: OrderedDict[str, tuple[socket.socket, int]] = OrderedDict()  # least recent first
         self.starting: dict[str, threading.Event] = {}
         self.failed: set[str] = set()
         self.lock = threading.Lock()
+
+    def files(self, workdir: str, home: str, env: dict[str, bytes], argv: list[bytes]) -> dict[str, bytes]:
+        """A case home's `.case` script (its server in a namespace where `workdir` is the
+        qmail `home`) and `.inner` (a session of `argv` with `env` on that server)."""
+        tcpserver = [a.encode() for a in listener(self.supervisor.address, group=False)]
+        server = qmail_argv(workdir, home, tcpserver, dns=False)
+        return {".case": case_script(server), ".inner": session_script(workdir, env, argv, clean=self.clean)}
 
     def open(self, workdir: str, host_dir: Path, write_scripts: Callable[[], None]) -> SupervisedRunning:
         """A session of `workdir`: on its own server once it has had FIRST sessions.

@@ -34,6 +34,8 @@ def probe(container: Any, image: str, *, program: str, home: str, shared: tuple[
               f'command -v python3 >/dev/null && echo python3; '
               f'[ "$(cat {root}/.shared 2>/dev/null)" = {marker} ] && echo shared; '
               f'command -v env >/dev/null && echo env; '
+              # a sh that exports nothing of its own but PWD (dash; not bash: `_`, SHLVL)
+              '[ -z "$(env -i /bin/sh -c \'unset PWD OLDPWD; exec env\' 2>&1)" ] && echo cleansh; '
               f'command -v {program} >/dev/null && echo mta; '
               f'for f in {shlex.quote(home)}/bin/*; do [ -e "$f" ] && echo "bin:${{f##*/}}"; done; '
               'true')

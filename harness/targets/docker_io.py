@@ -40,7 +40,7 @@ from harness.targets.base import RemoteOutcome, Running, TreeWatch
 from harness.targets.forks import run_remote_job
 
 __all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote",
-           "run_stdio_job", "session_script", "start_exec"]
+           "kill_tree", "run_stdio_job", "session_script", "start_exec"]
 
 
 def quote(value: bytes) -> bytes:
@@ -161,8 +161,49 @@ def start_exec(engine: Any, container: Any, command: list[str], prologue: str = 
 
 def kill_group(engine: Any, container: Any, pid: int) -> None:
     """Kill process group `pid` inside the container (one exec); never raises."""
+    _kill(engine, container, ["/bin/sh", "-c", f"kill -KILL -{pid}"])
+
+
+# $1's process tree, and every process whose fd 9 is the session's tree pipe (an orphan a
+# plugin left behind, reparented away from the tree: harness/targets/docker_supervisor.py
+# session_script gives fd 9 to the program and its children), all stopped before any is
+# killed, and the tree scanned again until a scan finds none more: a stopped process
+# cannot fork, so no child escapes between the scan and the kill. For a session that leads
+# no process group of its own (a case server's: docker_case_servers.py). A pipe's two ends
+# are one inode: `-ef` matches a process's fd 9 with the reader's fd 0.
+KILL_TREE = r"""all=" $1 "
+kill -STOP "$1" 2>/dev/null || exit 0
+more=1
+while [ $more = 1 ]; do
+  more=0 pipes=
+  for m in $all; do [ -p /proc/$m/fd/0 ] && pipes="$pipes $m"; done
+  for f in /proc/[0-9]*/stat; do
+    { read -r l <"$f"; } 2>/dev/null || continue
+    p=${l%% *}
+    case $all in *" $p "*) continue;; esac
+    r=${l##*) }; r=${r#* }; pp=${r%% *}
+    ours=0
+    case $all in *" $pp "*) ours=1;; esac
+    for m in $pipes; do [ $ours = 0 ] && [ /proc/$p/fd/9 -ef /proc/$m/fd/0 ] && ours=1; done 2>/dev/null
+    [ $ours = 1 ] || continue
+    all="$all$p "
+    kill -STOP "$p" 2>/dev/null
+    more=1
+  done
+done
+kill -KILL $all 2>/dev/null
+"""
+
+
+def kill_tree(engine: Any, container: Any, pid: int) -> None:
+    """Kill process `pid`, its descendants and the holders of its tree pipe inside the
+    container (one exec, KILL_TREE); never raises."""
+    _kill(engine, container, ["/bin/sh", "-c", KILL_TREE, "sh", str(pid)])
+
+
+def _kill(engine: Any, container: Any, command: list[str]) -> None:
     try:
-        created = engine.api.exec_create(container.id, ["/bin/sh", "-c", f"kill -KILL -{pid}"])
+        created = engine.api.exec_create(container.id, command)
         engine.api.exec_start(created["Id"])
     except Exception:  # noqa: BLE001, S110 - the container may be gone already: nothing to kill
         pass

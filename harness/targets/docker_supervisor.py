@@ -43,9 +43,9 @@ from typing import Any
 
 from harness.errors import TargetFault, reason
 from harness.targets.base import Running
-from harness.targets.docker_io import MarkerTree, kill_group, quote, start_exec
+from harness.targets.docker_io import MarkerTree, kill_group, kill_tree, quote, start_exec
 
-__all__ = ["DISPATCH", "Supervisor", "SupervisedRunning", "listener", "session_script"]
+__all__ = ["DISPATCH", "INHERITED", "Supervisor", "SupervisedRunning", "listener", "session_script"]
 
 # $d must be a case home of ours (/qmc/<n>); the token is hex (it names the stderr file); $s
 # the script: .session (qmail-smtpd), .remote (a qmail-remote job), .case (the home's own
@@ -60,16 +60,34 @@ _START = 30.0  # seconds the supervisor may take to listen
 _FOREVER = 10.0 ** 9
 
 
-def session_script(workdir: str, env: dict[str, bytes], argv: list[bytes]) -> bytes:
-    """The case's session script, for any number of sessions (the token is $1)."""
+# what a case server's session finds exported that is not the case's: tcpserver's variables,
+# dash's PWD, and the PATH its server was started with (docker_case_servers.case_script)
+INHERITED = (b"PATH PWD OLDPWD PROTO TCPLOCALHOST TCPLOCALIP TCPLOCALPORT TCPREMOTEHOST "
+             b"TCPREMOTEINFO TCPREMOTEIP TCPREMOTEPORT")
+_NAME = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def session_script(workdir: str, env: dict[str, bytes], argv: list[bytes], *, clean: bool = False) -> bytes:
+    """The case's session script, for any number of sessions (the token is $1). `clean`: its
+    sh was started with no environment but INHERITED (a case server's, on an image whose
+    sh exports nothing of its own: docker_image.probe's `cleansh`), so the program gets the
+    case's environment from sh builtins, without an exec of env(1) (8% of the CPU of a
+    fuzzing run: bench/README.md); exported in the program's subshell only, so that no
+    variable of the case (IFS) changes how the script runs. Names sh cannot export, or a
+    program not named by its path (PATH is the case's), keep env -i."""
+    program = b" ".join(quote(a) for a in argv)
     assignments = b" ".join(quote(k.encode() + b"=" + v) for k, v in sorted(env.items()))
-    command = b"env -i " + assignments + b" " + b" ".join(quote(a) for a in argv)
+    if clean and argv[0].startswith(b"/") and all(_NAME.fullmatch(k.encode()) for k in env):
+        unset, command = b"unset " + INHERITED, (b"export " + assignments + b"; " if env else b"") + program
+    else:
+        unset, command = b":", b"env -i " + assignments + b" " + program
     d = shlex.quote(workdir).encode()
     return b"\n".join([
         b"#!/bin/sh",
         b"# written by the qmail-conformance harness (harness/targets/docker_supervisor.py)",
         b"T=$1",
         b'echo "QMC-PID-$T $$" >&2',
+        unset,
         b"exec 7<&0 8>&1 </dev/null >/dev/null",
         b"{ " + command + b" 9>&1 <&7 >&8 7<&- 8>&- 2>" + d + b'/.stderr-"$T";',
         b'  echo "QMC-EXIT-$T $?" >&2; } |',
@@ -80,12 +98,13 @@ def session_script(workdir: str, env: dict[str, bytes], argv: list[bytes]) -> by
     ])
 
 
-def listener(address: str) -> list[str]:
+def listener(address: str, *, group: bool = True) -> list[str]:
     """tcpserver on a free port of `address` (`-1` prints it), each connection handed to the
-    dispatcher in a session of its own; -H -R: no DNS or ident lookups; -c: qmc load runs
-    many sessions at once."""
+    dispatcher, with `group` in a session of its own (setsid; kill_group kills it), else in
+    tcpserver's (a case server's: kill_tree kills it, and each session saves an exec);
+    -H -R: no DNS or ident lookups; -c: qmc load runs many sessions at once."""
     return ["tcpserver", "-1", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
-            address, "0", "setsid", "/bin/sh", "-c", DISPATCH]
+            address, "0", *(["setsid"] if group else []), "/bin/sh", "-c", DISPATCH]
 
 
 @dataclass(kw_only=True)
@@ -203,6 +222,7 @@ class SupervisedRunning(Running):
         self.supervisor = supervisor
         token = secrets.token_hex(6)
         self.token = token.encode()
+        self.on_case_server = bool(port)  # its sessions lead no process group (listener)
         self.stderr_path = host_dir / f".stderr-{token}"
         self.session = supervisor.register(self.token)
         self.tree = MarkerTree(self)
@@ -246,5 +266,6 @@ class SupervisedRunning(Running):
         self.sock.close()
         # a session killed at once may not have said its pid yet: it does so first thing
         if self.session.started.wait(10) and self.session.pid:
-            kill_group(self.supervisor.engine, self.supervisor.container, self.session.pid)
+            kill = kill_tree if self.on_case_server else kill_group
+            kill(self.supervisor.engine, self.supervisor.container, self.session.pid)
         self.release()

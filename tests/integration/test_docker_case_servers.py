@@ -19,6 +19,7 @@ from harness.fuzz.engine import Fuzzer
 from harness.targets.base import Target
 from harness.targets.docker_ import DockerTarget
 from harness.targets.docker_case_servers import FIRST, CaseServers
+from harness.targets.docker_supervisor import SupervisedRunning
 from tests.integration.test_docker_supervisor import LAYOUT
 from tests.integration.test_docker_target import engine, ref_image, targets  # noqa: F401 - fixtures
 
@@ -100,3 +101,73 @@ def test_the_least_recently_used_server_is_closed_and_made_again(tmp_path: Path,
     finally:
         first.shutdown()
         second.shutdown()
+
+
+def test_a_case_servers_sessions_get_the_cases_environment_and_nothing_more(
+        targets: Callable[[str], Target]) -> None:  # noqa: F811
+    """Its sessions set the case's variables with sh builtins (no env(1)): what tcpserver and
+    sh export (TCP*, PROTO, PWD, PATH) must not reach the program. The queue program's
+    environment (the capture stand-in saves it) is the same on the first path (env -i) and
+    on the case server."""
+    target = targets(LAYOUT)
+    target.start()
+    assert isinstance(target, DockerTarget)
+    assert _servers(target).clean, "the reference image's sh is dash: its sessions take the clean path"
+    side = TargetSide(target, timeout=10.0, profiles=None)
+    side.shared = side._fixture()
+    message = b"HELO a.test\r\nMAIL FROM:<a@a.test>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n"
+    try:
+        for _ in range(FIRST + 2):
+            assert b"250 ok" in side.run(message).output
+        assert len(_servers(target).servers) == 1
+        assert side.shared is not None
+        queue = target._need().host_path(target._dir(side.shared.local)) / "q"
+        environs = [path.read_bytes() for path in queue.glob("*.environ")]
+    finally:
+        side.shutdown()
+    assert len(environs) == FIRST + 2
+    assert len(set(environs)) == 1, environs  # the same environment on both paths
+    names = {line.split(b"=", 1)[0].decode() for line in environs[0].splitlines()}
+    assert set(side.shared.env) <= names and not names & {"PROTO", "TCPLOCALPORT", "TCPREMOTEPORT"}, names
+
+
+def _processes(target: DockerTarget, *marks: str) -> list[str]:
+    """The command lines in the container that hold one of `marks`."""
+    _, out = target.container.exec_run(
+        ["/bin/sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <$f; echo; done 2>/dev/null"])
+    return [line for line in out.decode().splitlines() if any(mark in line for mark in marks)]
+
+
+def test_killing_a_case_servers_session_kills_its_tree_and_the_orphan_it_left(
+        tmp_path: Path, targets: Callable[[str], Target]) -> None:  # noqa: F811
+    """A case server's sessions lead no process group (no setsid): a kill takes the session's
+    process tree and any process that holds its tree pipe (fd 9) after leaving the tree
+    (here one in a session of its own, reparented away), and nothing of another session."""
+    target = targets(LAYOUT)
+    target.start()
+    assert isinstance(target, DockerTarget)
+    servers = _servers(target)
+    servers.first = 0  # the first session goes to the home's own server
+    side = TargetSide(target, timeout=10.0, profiles=None)
+    fx = side._fixture()
+    workdir = target._dir(fx.local)
+    host_dir = target._need().host_path(workdir)
+    program = [b"/bin/sh", b"-c", b"sleep $1 & (setsid sleep 9$1 &); echo ready; exec sleep 1$1", b"sh"]
+
+    def session(n: str) -> SupervisedRunning:
+        target._need().put(workdir, servers.files(workdir, target.home, {}, [*program, n.encode()]))
+        running = servers.open(workdir, host_dir, lambda: None)
+        assert isinstance(running, SupervisedRunning) and running.on_case_server
+        assert running.sock.makefile("rb").readline() == b"ready\n"
+        return running
+
+    try:
+        killed, other = session("1001"), session("1002")
+        assert len(_processes(target, "1001")) == 3, _processes(target, "1001")
+        killed.kill()
+        assert _processes(target, "1001") == []
+        assert len(_processes(target, "1002")) == 3, "the other session was killed too"
+        other.kill()
+        assert _processes(target, "1002") == []
+    finally:
+        side.shutdown()
