@@ -38,7 +38,7 @@ from machine import load_average
 from harness.drive.side import Side, session_case
 from harness.drive.side_inprocess import InProcessSide, RefWorld
 from harness.drive.side_target import TargetSide, _drain, _write_all
-from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles
+from harness.fixtures import FIXTURES_DIR, Fixture, build_fixture, load_profiles, scratch_dir
 from harness.fuzz.__main__ import room_for
 from harness.fuzz.engine import LANE, WINDOW, Fuzzer
 from harness.targets.cmd_ import CommandTarget
@@ -111,7 +111,8 @@ def _target_rows(spec: str, seconds: float, seed: int, window: int, lane: int, r
     of the rounds' ratios."""
     from harness.drive.differential import open_pair
 
-    work = Path(tempfile.mkdtemp(prefix="qmc-bench-"))
+    # where the harness puts homes (tmpfs): the bare loop's home and the target's alike
+    work = Path(tempfile.mkdtemp(prefix="qmc-bench-", dir=scratch_dir()))
     pair = open_pair(spec, None, "auth", timeout=2.0, home=work / "home")
     ratios: list[float] = []
     try:
