@@ -262,10 +262,11 @@ class SupervisedRunning(Running):
         return True
 
     def kill(self) -> None:
-        """Kill the session's process group in the container; never raises."""
+        """Kill the session's process group (or tree) in the container; never raises. Not once
+        its tree has ended: its pid may be another session's by then."""
         self.sock.close()
         # a session killed at once may not have said its pid yet: it does so first thing
-        if self.session.started.wait(10) and self.session.pid:
+        if self.session.started.wait(10) and self.session.pid and not self.session.ended.is_set():
             kill = kill_tree if self.on_case_server else kill_group
             kill(self.supervisor.engine, self.supervisor.container, self.session.pid)
         self.release()
