@@ -308,8 +308,9 @@ class TcpRunning(_ExecRunning):
             raise
 
     def command(self, script: str) -> list[str]:
-        # -1: print the port once listening; -H -R: no DNS or ident lookups (no egress anyway)
-        return ["tcpserver", "-1", "-H", "-R", "-l", "mx.test", self.address, "0", "/bin/sh", script]
+        # -1: print the port once listening; -D: no reply held back (docker_supervisor.listener);
+        # -H -R: no DNS or ident lookups (no egress anyway)
+        return ["tcpserver", "-1", "-D", "-H", "-R", "-l", "mx.test", self.address, "0", "/bin/sh", script]
 
 
 class StdioRunning(_ExecRunning):

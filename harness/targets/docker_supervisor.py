@@ -102,8 +102,10 @@ def listener(address: str, *, group: bool = True) -> list[str]:
     """tcpserver on a free port of `address` (`-1` prints it), each connection handed to the
     dispatcher, with `group` in a session of its own (setsid; kill_group kills it), else in
     tcpserver's (a case server's: kill_tree kills it, and each session saves an exec);
+    -D: replies leave as written (a program that exits with input unread resets the
+    connection, and the kernel drops what Nagle held back: tests/integration/test_docker_tcp_output.py);
     -H -R: no DNS or ident lookups; -c: qmc load runs many sessions at once."""
-    return ["tcpserver", "-1", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
+    return ["tcpserver", "-1", "-D", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
             address, "0", *(["setsid"] if group else []), "/bin/sh", "-c", DISPATCH]
 
 
