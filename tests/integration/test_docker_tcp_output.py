@@ -1,5 +1,5 @@
 """A `docker:` session over TCP loses none of what its program wrote when the program exits
-with input unread (qmail-smtpd after a bare LF in DATA, spec §2.6: "451 See
+with input unread (qmail-smtpd after a bare LF in DATA, spec §2.14: "451 See
 http://pobox.com/~djb/docs/smtplf.html." and exit, with the rest of a pipelined session
 still in its socket). Such a close sends a reset, and the kernel drops what the server's
 socket still held: with Nagle's algorithm on, every reply written while the one before was
