@@ -61,6 +61,9 @@ class Run:
     error: str = ""  # an exception inside the in-process reference: its own crash
     modelled_crash: bool = False  # the reference crashed as eQmail does (not a bug)
     pauses: int = 0  # the reference's Sleep requests: real eQmail pauses 5 s after a failed AUTH
+    # the server reset the connection (it closed with input unread): over TCP, replies it
+    # wrote last may be lost on the way (a tcpserver without -D: tests/integration/test_docker_tcp_output.py)
+    reset: bool = False
 
 
 class Pending(Protocol):

@@ -85,23 +85,23 @@ def discard(running: Running) -> None:
         running.tree.close()
 
 
-def _drain(sock: socket.socket, deadline: float) -> tuple[bytes, bool]:
-    """Everything until the server closes: (output, hung)."""
+def _drain(sock: socket.socket, deadline: float) -> tuple[bytes, bool, bool]:
+    """Everything until the server closes: (output, hung, reset: it reset the connection)."""
     out = bytearray()
     poll = select.poll()  # not select(): a long run may have fd numbers past 1023
     poll.register(sock, select.POLLIN)
     while len(out) < MAX_OUTPUT:
         left = deadline - time.monotonic()
         if left <= 0 or not poll.poll(left * 1000):
-            return bytes(out), True
+            return bytes(out), True, False
         try:
             chunk = sock.recv(65536)
         except (ConnectionResetError, BrokenPipeError):
-            chunk = b""
+            return bytes(out), False, True
         if not chunk:
-            return bytes(out), False
+            return bytes(out), False, False
         out += chunk
-    return bytes(out), False
+    return bytes(out), False, False
 
 
 def _write_all(sock: socket.socket, data: bytes) -> None:
@@ -119,12 +119,12 @@ class _Whole:
     def result(self) -> Run:
         running, timeout = self.running, self.side.timeout + self.grace
         try:
-            output, hung = _drain(running.sock, time.monotonic() + timeout)
+            output, hung, reset = _drain(running.sock, time.monotonic() + timeout)
             running.sock.close()
             if not hung:
                 try:
                     status, _ = await_end(running, timeout)
-                    return Run(output=output, status=status)
+                    return Run(output=output, status=status, reset=reset)
                 except Hang:
                     pass
             discard(running)

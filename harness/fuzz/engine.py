@@ -253,6 +253,7 @@ class Fuzzer:
             "session": self.stats.sessions, "session_seed": session_seed, "state": state,
             "bytes": small.decode("latin-1"), "original": data.decode("latin-1"),
             "target_output": got_small.output.decode("latin-1"), "target_status": got_small.status,
+            "target_reset": got_small.reset,
             "reference_output": ref_small.output.decode("latin-1") if ref_small else None,
             "reference_status": ref_small.status if ref_small else None,
         }
@@ -260,4 +261,6 @@ class Fuzzer:
         path = self.out / f"{verdict.kind}-{hashlib.sha1(small).hexdigest()[:12]}.json"
         path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         self.stats.saved.append(path)
-        self.log(f"fuzz: {verdict.signature} ({len(data)} -> {len(small)} bytes) -> {path}")
+        lost = (" (the target reset the connection: replies it wrote last may be lost on the way;"
+                " a tcpserver without -D?)" if got_small.reset else "")
+        self.log(f"fuzz: {verdict.signature} ({len(data)} -> {len(small)} bytes) -> {path}{lost}")
