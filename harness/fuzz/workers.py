@@ -28,16 +28,14 @@ START_TIMEOUT = 300.0  # seconds a worker waits at the barrier for the others' s
 
 def stats_to_json(stats: Stats) -> dict[str, Any]:
     return {"sessions": stats.sessions, "seconds": stats.seconds, "searched": stats.searched,
-            "findings": stats.findings,
-            "hits": stats.hits, "saved": [str(p) for p in stats.saved],
+            "findings": stats.findings, "hits": stats.hits, "saved": [str(p) for p in stats.saved],
             "modelled_crashes": stats.modelled_crashes, "features": sorted(stats.features),
             "corpus_added": stats.corpus_added, "corpus_taken": stats.corpus_taken, "known": stats.known}
 
 
 def stats_from_json(data: dict[str, Any]) -> Stats:
     return Stats(sessions=data["sessions"], seconds=data["seconds"], searched=data["searched"],
-                 findings=data["findings"],
-                 hits=data["hits"], saved=[Path(p) for p in data["saved"]],
+                 findings=data["findings"], hits=data["hits"], saved=[Path(p) for p in data["saved"]],
                  modelled_crashes=data["modelled_crashes"],
                  features={(s, int(a), int(b)) for s, a, b in data["features"]},
                  corpus_added=data["corpus_added"], corpus_taken=data["corpus_taken"], known=data["known"])

@@ -39,8 +39,17 @@ from harness.errors import TargetFault, reason
 from harness.targets.base import RemoteOutcome, Running, TreeWatch
 from harness.targets.forks import run_remote_job
 
-__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TcpRunning", "kill_group", "quote",
+__all__ = ["ExecStream", "MarkerTree", "StdioRunning", "TCPSERVER", "TcpRunning", "kill_group", "quote",
            "kill_tree", "run_stdio_job", "session_script", "start_exec"]
+
+
+# every tcpserver of ours (a session's own here, the supervisor's and the case servers':
+# docker_supervisor.listener): -1: print the port once listening; -D: replies leave as
+# written (a program that exits with input unread, as qmail-smtpd after a bare LF, resets
+# the connection, and the kernel drops what Nagle held back:
+# tests/integration/test_docker_tcp_output.py); -H -R: no DNS or ident lookups (no egress
+# anyway); -l: the local name, never looked up
+TCPSERVER = ("tcpserver", "-1", "-D", "-H", "-R", "-l", "mx.test")
 
 
 def quote(value: bytes) -> bytes:
@@ -308,9 +317,7 @@ class TcpRunning(_ExecRunning):
             raise
 
     def command(self, script: str) -> list[str]:
-        # -1: print the port once listening; -D: no reply held back (docker_supervisor.listener);
-        # -H -R: no DNS or ident lookups (no egress anyway)
-        return ["tcpserver", "-1", "-D", "-H", "-R", "-l", "mx.test", self.address, "0", "/bin/sh", script]
+        return [*TCPSERVER, self.address, "0", "/bin/sh", script]
 
 
 class StdioRunning(_ExecRunning):

@@ -43,7 +43,7 @@ from typing import Any
 
 from harness.errors import TargetFault, reason
 from harness.targets.base import Running
-from harness.targets.docker_io import MarkerTree, kill_group, kill_tree, quote, start_exec
+from harness.targets.docker_io import TCPSERVER, MarkerTree, kill_group, kill_tree, quote, start_exec
 
 __all__ = ["DISPATCH", "INHERITED", "Supervisor", "SupervisedRunning", "listener", "session_script"]
 
@@ -102,11 +102,9 @@ def listener(address: str, *, group: bool = True) -> list[str]:
     """tcpserver on a free port of `address` (`-1` prints it), each connection handed to the
     dispatcher, with `group` in a session of its own (setsid; kill_group kills it), else in
     tcpserver's (a case server's: kill_tree kills it, and each session saves an exec);
-    -D: replies leave as written (a program that exits with input unread resets the
-    connection, and the kernel drops what Nagle held back: tests/integration/test_docker_tcp_output.py);
-    -H -R: no DNS or ident lookups; -c: qmc load runs many sessions at once."""
-    return ["tcpserver", "-1", "-D", "-H", "-R", "-l", "mx.test", "-c", "1000", "-b", "256",
-            address, "0", *(["setsid"] if group else []), "/bin/sh", "-c", DISPATCH]
+    TCPSERVER's flags, and -c: qmc load runs many sessions at once."""
+    return [*TCPSERVER, "-c", "1000", "-b", "256", address, "0", *(["setsid"] if group else []),
+            "/bin/sh", "-c", DISPATCH]
 
 
 @dataclass(kw_only=True)

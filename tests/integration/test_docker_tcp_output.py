@@ -53,11 +53,9 @@ def _session(target: DockerTarget, path: str, workdir: str) -> Running:
 @pytest.mark.parametrize("path", ["supervisor", "case server", "tcpserver of its own"])
 def test_a_program_that_exits_with_input_unread_loses_no_reply(path: str,
                                                                targets: Callable[[str], Target]) -> None:  # noqa: F811
-    target = targets(LAYOUT + (",transport=tcpserver" if path != "tcpserver of its own" else ""))
+    target = targets(LAYOUT)
     target.start()
     assert isinstance(target, DockerTarget)
-    if path == "tcpserver of its own":
-        target.supervisor = target.case_servers = None  # the path of an image without setsid
     side = TargetSide(target, timeout=10.0, profiles=None)
     fx = side._fixture()
     said = []
